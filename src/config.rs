@@ -1,0 +1,336 @@
+//! The configuration: a TOML file, overridable by `IMIPD__SECTION__KEY` environment variables
+//! (the `config` crate), with secrets read only from files or environment variables.
+//!
+//! Relative paths in the file are relative to the directory of the file itself, so a config
+//! works the same whatever the daemon's working directory is (systemd starts it in `/`).
+
+use crate::calendar::CalAddress;
+use crate::policy::Policy;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration {path}: {source}")]
+    Load {
+        path: PathBuf,
+        source: config::ConfigError,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("mailbox {mailbox}: cannot read the {what} from {source_name}: {reason}")]
+    Secret {
+        mailbox: String,
+        what: &'static str,
+        source_name: String,
+        reason: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub store: StoreConfig,
+    #[serde(rename = "mailbox", default)]
+    pub mailboxes: Vec<MailboxConfig>,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The sled directory.
+    pub path: PathBuf,
+}
+
+/// One `[[mailbox]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxConfig {
+    /// The mailbox's own address (the calendar user it acts for).
+    pub address: String,
+    /// The display name used in replies ("Room 1").
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Other addresses that are also this mailbox.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    pub imap: ImapConfig,
+    pub smtp: SmtpConfig,
+    /// Folders to watch.
+    #[serde(default = "default_folders")]
+    pub folders: Vec<String>,
+    /// Seconds between polls of the folders.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval_secs: u64,
+    #[serde(default)]
+    pub policy: Policy,
+}
+
+fn default_folders() -> Vec<String> {
+    vec!["INBOX".to_string()]
+}
+
+fn default_poll_interval() -> u64 {
+    30
+}
+
+/// How to reach a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Implicit,
+    /// Plain connection upgraded with STARTTLS (IMAP 143, submission 587).
+    Starttls,
+    /// No TLS at all: only when explicitly allowed, for loopback tests.
+    None,
+}
+
+/// Credentials and where to find the password.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    /// Defaults to the mailbox address.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A file holding the password (trailing newline ignored).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// An environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+}
+
+/// `[mailbox.imap]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    /// A PEM file of CA certificates to trust instead of the public web PKI roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(flatten)]
+    pub login: Login,
+}
+
+/// `[mailbox.smtp]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(flatten)]
+    pub login: Login,
+}
+
+impl Config {
+    /// Loads `path`, applies `IMIPD__…` environment overrides, resolves relative paths
+    /// against the file's directory and validates the result.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let loaded = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("IMIPD")
+                    .prefix_separator("__")
+                    .separator("__"),
+            )
+            .build()
+            .and_then(|c| c.try_deserialize::<Config>())
+            .map_err(|source| ConfigError::Load {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut config = loaded;
+        config.resolve_paths(base);
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.store.path);
+        for mailbox in &mut self.mailboxes {
+            for login in [&mut mailbox.imap.login, &mut mailbox.smtp.login] {
+                if let Some(p) = &mut login.password_file {
+                    resolve(p);
+                }
+            }
+            for p in [&mut mailbox.imap.ca_file, &mut mailbox.smtp.ca_file]
+                .into_iter()
+                .flatten()
+            {
+                resolve(p);
+            }
+        }
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        if self.mailboxes.is_empty() {
+            return Err(invalid(
+                "no [[mailbox]] section: add one with address, [mailbox.imap] and [mailbox.smtp]"
+                    .into(),
+            ));
+        }
+        for (i, mailbox) in self.mailboxes.iter().enumerate() {
+            for address in std::iter::once(&mailbox.address).chain(&mailbox.aliases) {
+                if CalAddress::parse(address).is_none() {
+                    return Err(invalid(format!(
+                        "mailbox {}: {address:?} is not an e-mail address (write e.g. \"room1@example.org\")",
+                        i + 1
+                    )));
+                }
+            }
+            if mailbox.poll_interval_secs == 0 {
+                return Err(invalid(format!(
+                    "mailbox {}: poll_interval_secs must be at least 1",
+                    mailbox.address
+                )));
+            }
+            for (what, login) in [("imap", &mailbox.imap.login), ("smtp", &mailbox.smtp.login)] {
+                if login.password_file.is_some() == login.password_env.is_some() {
+                    return Err(invalid(format!(
+                        "mailbox {} [{what}]: set exactly one of password_file or password_env",
+                        mailbox.address
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl MailboxConfig {
+    /// The mailbox's addresses, its own first.
+    pub fn addresses(&self) -> Vec<CalAddress> {
+        std::iter::once(&self.address)
+            .chain(&self.aliases)
+            .filter_map(|a| CalAddress::parse(a))
+            .collect()
+    }
+
+    /// The interval between polls.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_secs(self.poll_interval_secs)
+    }
+}
+
+impl Login {
+    /// The login name: the configured one, or `default` (the mailbox address).
+    pub fn username<'a>(&'a self, default: &'a str) -> &'a str {
+        self.username.as_deref().unwrap_or(default)
+    }
+
+    /// Reads the password from its file or environment variable.
+    pub fn password(&self, mailbox: &str) -> Result<String, ConfigError> {
+        if let Some(path) = &self.password_file {
+            return std::fs::read_to_string(path)
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|e| ConfigError::Secret {
+                    mailbox: mailbox.to_string(),
+                    what: "password",
+                    source_name: path.display().to_string(),
+                    reason: e.to_string(),
+                });
+        }
+        let var = self.password_env.as_deref().unwrap_or_default();
+        std::env::var(var).map_err(|e| ConfigError::Secret {
+            mailbox: mailbox.to_string(),
+            what: "password",
+            source_name: format!("${var}"),
+            reason: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("imipd.toml");
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    const GOOD: &str = r#"
+[store]
+path = "state"
+
+[[mailbox]]
+address = "room1@example.test"
+aliases = ["Room-One@example.test"]
+
+[mailbox.imap]
+host = "127.0.0.1"
+port = 11993
+tls = "implicit"
+ca_file = "ca.pem"
+password_file = "room1.password"
+
+[mailbox.smtp]
+host = "127.0.0.1"
+port = 11587
+tls = "starttls"
+password_env = "ROOM1_PASSWORD"
+"#;
+
+    #[test]
+    fn relative_paths_resolve_against_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::load(&write(dir.path(), GOOD)).expect("valid");
+        assert_eq!(config.store.path, dir.path().join("state"));
+        let mailbox = &config.mailboxes[0];
+        assert_eq!(mailbox.imap.ca_file, Some(dir.path().join("ca.pem")));
+        assert_eq!(mailbox.folders, vec!["INBOX".to_string()]);
+        assert_eq!(mailbox.addresses().len(), 2);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = GOOD.replace("[store]\n", "[store]\npathh = \"x\"\n");
+        let err = Config::load(&write(dir.path(), &text)).expect_err("unknown key");
+        assert!(err.to_string().contains("pathh"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_address_says_what_to_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = GOOD.replace("\"room1@example.test\"", "\"room1\"");
+        let err = Config::load(&write(dir.path(), &text)).expect_err("bad address");
+        assert!(
+            err.to_string().contains("is not an e-mail address"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn password_comes_from_the_file_without_its_newline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("room1.password"), "secret\n").expect("write");
+        let config = Config::load(&write(dir.path(), GOOD)).expect("valid");
+        let login = &config.mailboxes[0].imap.login;
+        assert_eq!(
+            login.password("room1@example.test").expect("read"),
+            "secret"
+        );
+    }
+}
