@@ -9,6 +9,18 @@ use imipd::store::Store;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// Starts the daemon on `config`, its log on the test's stderr.
+fn start_daemon(config: &std::path::Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_imipd"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("IMIPD_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the daemon")
+}
+
 /// Turns a readable `.eml` test file into wire form: CRLF line ends.
 fn wire(text: &str) -> Vec<u8> {
     text.replace("\r\n", "\n")
@@ -26,15 +38,8 @@ async fn invitation_to_room1_is_accepted_by_reply_to_the_organizer() {
         .send("alice@example.test", "room1@example.test", &invitation)
         .await;
 
-    let config = stack.daemon_config("room1", "Room 1", dir.path());
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_imipd"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("IMIPD_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the daemon");
+    let config = stack.daemon_config("room1", "Room 1", 1, dir.path());
+    let mut daemon = start_daemon(&config);
 
     let reply = stack
         .wait_for_message("alice", dir.path(), Duration::from_secs(60), |raw| {
@@ -87,4 +92,46 @@ async fn invitation_to_room1_is_accepted_by_reply_to_the_organizer() {
         store.outbox().expect("read the outbox").is_empty(),
         "the reply left the outbox"
     );
+}
+
+/// With a poll interval far longer than the test, only IDLE can bring the invitation to the
+/// daemon in time: this pins that the daemon waits in IDLE and reacts to new mail.
+#[tokio::test(flavor = "multi_thread")]
+async fn invitation_arriving_while_idle_is_answered_without_polling() {
+    let stack = MailStack::get();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = stack.daemon_config("bob", "Bob's bot", 3600, dir.path());
+    let mut daemon = start_daemon(&config);
+    // Let the daemon log in, work through bob's backlog and enter IDLE.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let uid = unique("idle");
+    let invitation = wire(
+        &data("mail/skeleton/request.eml")
+            .replace("{{UID}}", &uid)
+            .replace("room1@example.test", "bob@example.test"),
+    );
+    let sent = std::time::Instant::now();
+    stack
+        .send("alice@example.test", "bob@example.test", &invitation)
+        .await;
+    let reply = stack
+        .wait_for_message("alice", dir.path(), Duration::from_secs(30), |raw| {
+            imipd::mail::extract(raw).is_ok_and(|m| {
+                m.sender.from.as_deref() == Some("bob@example.test")
+                    && m.parts.iter().any(|p| p.text.contains(&uid))
+            })
+        })
+        .await;
+    let latency = sent.elapsed();
+    let status = terminate(&mut daemon, Duration::from_secs(20));
+    assert!(
+        status.success(),
+        "the daemon stops cleanly on SIGTERM: {status}"
+    );
+    assert!(
+        reply.is_some(),
+        "no reply within 30 s although the daemon polls only hourly: IDLE did not wake it"
+    );
+    eprintln!("invitation to reply in alice's INBOX, through IDLE: {latency:?}");
 }

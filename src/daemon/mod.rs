@@ -3,7 +3,7 @@
 //! send in hand are finished first).
 
 use crate::config::{Config, MailboxConfig};
-use crate::imap::ImapSession;
+use crate::imap::{IDLE_REFRESH, IdleEnd, ImapSession};
 use crate::itip::Identity;
 use crate::pipeline::{self, Mailbox};
 use crate::smtp::{self, Sender};
@@ -179,7 +179,21 @@ async fn session(
                 wake_outbox.notify_one();
             }
         }
-        if !pause(stop, config.poll_interval()).await {
+        if imap.can_idle() {
+            // IDLE watches the last selected folder; with several folders the wait is capped
+            // at the poll interval so the others are still looked at.
+            let wait = if config.folders.len() > 1 {
+                config.poll_interval()
+            } else {
+                IDLE_REFRESH
+            };
+            let (session, end) = imap.idle(wait, stop).await?;
+            imap = session;
+            if end == IdleEnd::Stopped {
+                imap.logout().await;
+                return Ok(());
+            }
+        } else if !pause(stop, config.poll_interval()).await {
             imap.logout().await;
             return Ok(());
         }

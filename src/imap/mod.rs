@@ -20,8 +20,27 @@ use tokio_rustls::rustls::pki_types::ServerName;
 /// The keyword set on every message imipd has processed.
 pub const PROCESSED_KEYWORD: &str = "$ImipdProcessed";
 
-/// How long a single read or write may stall before the connection is given up.
-const IO_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a command may take before the connection is given up. async-imap has no timeouts
+/// of its own; every command is wrapped in this one.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+/// The socket's read timeout: longer than any IDLE wait, so only a dead connection trips it.
+const READ_TIMEOUT: Duration = Duration::from_secs(35 * 60);
+/// How long a write may stall.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
+/// IDLE is re-issued at least this often (RFC 2177 asks for less than 29 minutes; NAT boxes
+/// often forget quiet connections sooner).
+pub const IDLE_REFRESH: Duration = Duration::from_secs(10 * 60);
+
+/// How an IDLE wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleEnd {
+    /// The server reported a change (new message, expunge, flags).
+    Changed,
+    /// The wait timed out with no news.
+    Timeout,
+    /// The daemon is stopping.
+    Stopped,
+}
 
 /// Any stream the session can run over.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {}
@@ -59,6 +78,8 @@ pub enum ImapError {
         command: &'static str,
         source: async_imap::error::Error,
     },
+    #[error("IMAP {command} got no answer within {COMMAND_TIMEOUT:?}")]
+    Timeout { command: &'static str },
     #[error("plaintext IMAP is refused (tls = \"none\") except to a loopback address; got {host}")]
     PlaintextRefused { host: String },
 }
@@ -66,6 +87,21 @@ pub enum ImapError {
 /// A logged-in IMAP session for one mailbox.
 pub struct ImapSession {
     session: Session,
+    can_idle: bool,
+    /// Set when the server announced new messages (EXISTS/RECENT) since the last search, so
+    /// a message that arrives between the search and IDLE is not left waiting.
+    changed: bool,
+}
+
+/// Runs one IMAP command under [`COMMAND_TIMEOUT`].
+async fn timed<T>(
+    name: &'static str,
+    fut: impl Future<Output = Result<T, async_imap::error::Error>>,
+) -> Result<T, ImapError> {
+    match tokio::time::timeout(COMMAND_TIMEOUT, fut).await {
+        Ok(result) => result.map_err(command(name)),
+        Err(_) => Err(ImapError::Timeout { command: name }),
+    }
 }
 
 fn command(command: &'static str) -> impl FnOnce(async_imap::error::Error) -> ImapError {
@@ -82,8 +118,8 @@ async fn tcp(config: &ImapConfig) -> Result<Pin<Box<TimeoutStream<TcpStream>>>, 
         })?;
     stream.set_nodelay(true).ok();
     let mut stream = TimeoutStream::new(stream);
-    stream.set_read_timeout(Some(IO_TIMEOUT));
-    stream.set_write_timeout(Some(IO_TIMEOUT));
+    stream.set_read_timeout(Some(READ_TIMEOUT));
+    stream.set_write_timeout(Some(WRITE_TIMEOUT));
     Ok(Box::pin(stream))
 }
 
@@ -131,10 +167,11 @@ impl ImapSession {
                         source,
                     })?
                     .ok_or(ImapError::NoGreeting)?;
-                client
-                    .run_command_and_check_ok("STARTTLS", None)
-                    .await
-                    .map_err(command("STARTTLS"))?;
+                timed(
+                    "STARTTLS",
+                    client.run_command_and_check_ok("STARTTLS", None),
+                )
+                .await?;
                 tls(config, client.into_inner()).await?
             }
             TlsMode::None => {
@@ -157,41 +194,60 @@ impl ImapSession {
                 })?
                 .ok_or(ImapError::NoGreeting)?;
         }
-        let session =
-            client
-                .login(user, password)
-                .await
-                .map_err(|(source, _)| ImapError::Login {
-                    user: user.to_string(),
-                    source,
-                })?;
-        Ok(ImapSession { session })
+        let mut session =
+            match tokio::time::timeout(COMMAND_TIMEOUT, client.login(user, password)).await {
+                Ok(Ok(session)) => session,
+                Ok(Err((source, _))) => {
+                    return Err(ImapError::Login {
+                        user: user.to_string(),
+                        source,
+                    });
+                }
+                Err(_) => return Err(ImapError::Timeout { command: "LOGIN" }),
+            };
+        let can_idle = timed("CAPABILITY", session.capabilities())
+            .await?
+            .has_str("IDLE");
+        let mut imap = ImapSession {
+            session,
+            can_idle,
+            changed: false,
+        };
+        imap.drain();
+        Ok(imap)
     }
 
     /// Unsolicited responses are queued by async-imap in a bounded channel and dropped when
     /// it is full; nothing here depends on them, so they are discarded after each command.
     fn drain(&mut self) {
-        while self.session.unsolicited_responses.try_recv().is_ok() {}
+        use async_imap::types::UnsolicitedResponse;
+        while let Ok(response) = self.session.unsolicited_responses.try_recv() {
+            if matches!(
+                response,
+                UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+            ) {
+                self.changed = true;
+            }
+        }
     }
 
     /// Selects `folder` and returns its UIDVALIDITY.
     pub async fn select(&mut self, folder: &str) -> Result<u32, ImapError> {
-        let mailbox = self
-            .session
-            .select(folder)
-            .await
-            .map_err(command("SELECT"))?;
+        let mailbox = timed("SELECT", self.session.select(folder)).await?;
         self.drain();
         Ok(mailbox.uid_validity.unwrap_or(0))
     }
 
     /// The UIDs of the selected folder's messages that are not marked processed, ascending.
     pub async fn unprocessed(&mut self) -> Result<Vec<u32>, ImapError> {
-        let found = self
-            .session
-            .uid_search(format!("UNKEYWORD {PROCESSED_KEYWORD}"))
-            .await
-            .map_err(command("UID SEARCH"))?;
+        self.drain();
+        self.changed = false;
+        let found = timed(
+            "UID SEARCH",
+            self.session
+                .uid_search(format!("UNKEYWORD {PROCESSED_KEYWORD}")),
+        )
+        .await?;
         self.drain();
         let mut uids: Vec<u32> = found.into_iter().collect();
         uids.sort_unstable();
@@ -200,14 +256,14 @@ impl ImapSession {
 
     /// The raw bytes of message `uid`, or `None` when it vanished (expunged meanwhile).
     pub async fn fetch(&mut self, uid: u32) -> Result<Option<Vec<u8>>, ImapError> {
-        let fetches: Vec<_> = self
-            .session
-            .uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
-            .await
-            .map_err(command("UID FETCH"))?
-            .try_collect()
-            .await
-            .map_err(command("UID FETCH"))?;
+        let fetches: Vec<_> = timed("UID FETCH", async {
+            self.session
+                .uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
+                .await?
+                .try_collect()
+                .await
+        })
+        .await?;
         self.drain();
         Ok(fetches
             .iter()
@@ -218,23 +274,88 @@ impl ImapSession {
 
     /// Marks message `uid` processed (and seen).
     pub async fn mark_processed(&mut self, uid: u32) -> Result<(), ImapError> {
-        let _: Vec<_> = self
-            .session
-            .uid_store(
-                uid.to_string(),
-                format!("+FLAGS.SILENT (\\Seen {PROCESSED_KEYWORD})"),
-            )
-            .await
-            .map_err(command("UID STORE"))?
-            .try_collect()
-            .await
-            .map_err(command("UID STORE"))?;
+        let _: Vec<_> = timed("UID STORE", async {
+            self.session
+                .uid_store(
+                    uid.to_string(),
+                    format!("+FLAGS.SILENT (\\Seen {PROCESSED_KEYWORD})"),
+                )
+                .await?
+                .try_collect()
+                .await
+        })
+        .await?;
         self.drain();
         Ok(())
     }
 
+    /// Whether the server offers IDLE (RFC 2177).
+    pub fn can_idle(&self) -> bool {
+        self.can_idle
+    }
+
+    /// Waits in IDLE on the selected folder until the server reports a change, `timeout`
+    /// passes, or `stop` is cancelled. The session comes back out of IDLE in every case.
+    pub async fn idle(
+        self,
+        timeout: Duration,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> Result<(ImapSession, IdleEnd), ImapError> {
+        use async_imap::extensions::idle::IdleResponse;
+        let can_idle = self.can_idle;
+        let mut changed = self.changed;
+        let unsolicited = self.session.unsolicited_responses.clone();
+        let mut handle = self.session.idle();
+        timed("IDLE", handle.init()).await?;
+        // EXISTS sent while IDLE started (a message that arrived after the last search).
+        while let Ok(response) = unsolicited.try_recv() {
+            changed |= matches!(
+                response,
+                async_imap::types::UnsolicitedResponse::Exists(_)
+                    | async_imap::types::UnsolicitedResponse::Recent(_)
+            );
+        }
+        let end = if changed {
+            IdleEnd::Changed
+        } else {
+            let (wait, interrupt) = handle.wait_with_timeout(timeout);
+            // A hard bound too: the wait's own timer restarts on every keepalive.
+            let bounded = tokio::time::timeout(timeout, wait);
+            tokio::pin!(bounded);
+            let result = tokio::select! {
+                result = &mut bounded => result,
+                _ = stop.cancelled() => {
+                    drop(interrupt);
+                    Ok(Ok(IdleResponse::ManualInterrupt))
+                }
+            };
+            match result {
+                Err(_) => IdleEnd::Timeout,
+                Ok(Err(source)) => {
+                    return Err(ImapError::Command {
+                        command: "IDLE",
+                        source,
+                    });
+                }
+                Ok(Ok(IdleResponse::NewData(_))) => IdleEnd::Changed,
+                Ok(Ok(IdleResponse::Timeout)) => IdleEnd::Timeout,
+                Ok(Ok(IdleResponse::ManualInterrupt)) => IdleEnd::Stopped,
+            }
+        };
+        let session = timed("DONE", handle.done()).await?;
+        let mut imap = ImapSession {
+            session,
+            can_idle,
+            changed: false,
+        };
+        imap.drain();
+        Ok((imap, end))
+    }
+
     /// Says goodbye; errors are irrelevant at this point.
     pub async fn logout(mut self) {
-        self.session.logout().await.ok();
+        tokio::time::timeout(Duration::from_secs(5), self.session.logout())
+            .await
+            .ok();
     }
 }

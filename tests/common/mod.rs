@@ -75,8 +75,9 @@ impl MailStack {
         }
     }
 
-    /// A daemon configuration serving `user@example.test` against this stack.
-    pub fn daemon_config(&self, user: &str, name: &str, dir: &Path) -> PathBuf {
+    /// A daemon configuration serving `user@example.test` against this stack, polling every
+    /// `poll_secs` seconds when the server cannot IDLE.
+    pub fn daemon_config(&self, user: &str, name: &str, poll_secs: u64, dir: &Path) -> PathBuf {
         let password_file = dir.join(format!("{user}.password"));
         std::fs::write(&password_file, self.password(user)).expect("write the password file");
         let text = format!(
@@ -86,7 +87,7 @@ path = "store"
 [[mailbox]]
 address = "{user}@example.test"
 name = "{name}"
-poll_interval_secs = 1
+poll_interval_secs = {poll_secs}
 
 [mailbox.imap]
 host = "{host}"
