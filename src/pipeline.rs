@@ -7,7 +7,8 @@ use crate::itip::{self, Decision, Identity, Incoming, Outcome, Outgoing};
 use crate::mail::{self, Composed, ReplyMail};
 use crate::policy::Policy;
 use crate::store::{
-    Commit, CommitResult, LedgerEntry, MessageKey, PartResult, Store, StoreError, StoredObject,
+    Checkpoint, Commit, CommitResult, LedgerEntry, MessageKey, PartResult, Store, StoreError,
+    StoredObject,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
@@ -210,10 +211,7 @@ fn decide(
         .map(|(uid, ical)| {
             (
                 mailbox.account.clone(),
-                StoredObject {
-                    uid,
-                    ical: calendar::write(&ical),
-                },
+                StoredObject::new(uid, calendar::write(&ical)),
             )
         })
         .collect();
@@ -295,6 +293,10 @@ pub async fn process_message(
             parts,
         });
     }
+    let checkpoint = Some(Checkpoint {
+        uid_validity: key.uid_validity,
+        last_uid: key.uid,
+    });
     let commit = Commit {
         key,
         entry: LedgerEntry {
@@ -304,6 +306,10 @@ pub async fn process_message(
             processed_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
         },
         objects,
+        // The busy intervals come from the calendar layer's expansion (calendar::recur),
+        // which the engine does not call yet; the index is maintained from here once it does.
+        busy: Vec::new(),
+        checkpoint,
         replies: parts
             .iter()
             .flat_map(|p| &p.replies)
