@@ -10,6 +10,14 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long to wait when the holder is this very process. A lock released by this process
+/// can stay held for a moment by a child being spawned concurrently (between fork and exec
+/// it shares every open file description, and `O_CLOEXEC` closes them only at exec), so a
+/// store closed and reopened in a multi-threaded process that spawns children may see its
+/// own PID as holder briefly.
+pub const OWN_RELEASE_WAIT: Duration = Duration::from_secs(2);
 
 /// The lock file's name inside the store directory.
 pub const LOCK_FILE: &str = "imipd.pid";
@@ -60,25 +68,35 @@ pub fn acquire(dir: &Path) -> Result<StoreLock, LockError> {
         .truncate(false)
         .open(&file_path)
         .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut text = String::new();
-            file.read_to_string(&mut text).ok();
-            let holder = text
-                .lines()
-                .next()
-                .filter(|l| !l.trim().is_empty())
-                .map_or_else(
-                    || "another process (it has not written its PID yet)".to_string(),
-                    |l| l.trim().to_string(),
-                );
-            return Err(LockError::Held {
-                path: dir.to_path_buf(),
-                holder,
-            });
+    let deadline = Instant::now() + OWN_RELEASE_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                file.rewind().map_err(io)?;
+                file.read_to_string(&mut text).ok();
+                let holder = text
+                    .lines()
+                    .next()
+                    .filter(|l| !l.trim().is_empty())
+                    .map_or_else(
+                        || "another process (it has not written its PID yet)".to_string(),
+                        |l| l.trim().to_string(),
+                    );
+                if holder.ends_with(&format!(" PID {}", std::process::id()))
+                    && Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+                return Err(LockError::Held {
+                    path: dir.to_path_buf(),
+                    holder,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
     }
     file.set_len(0).map_err(io)?;
     file.rewind().map_err(io)?;

@@ -315,6 +315,28 @@ fn apply_busy(
     Ok(())
 }
 
+/// Opens sled at `path`. Holding the pid-file lock, sled's own lock can only be held by a
+/// child this process is spawning (see [`lock::OWN_RELEASE_WAIT`]), so a refusal is retried
+/// for that long.
+fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + lock::OWN_RELEASE_WAIT;
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(64 * 1024 * 1024)
+            .open()
+        {
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the store at `path`, migrating an older schema. A second process
     /// opening the same store gets [`StoreError::Locked`] naming the holder.
@@ -324,10 +346,7 @@ impl Store {
             source,
         })?;
         let lock = lock::acquire(path)?;
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(64 * 1024 * 1024)
-            .open()?;
+        let db = open_sled(path)?;
         migrate::migrate(&db, path)?;
         let trees = TREES
             .iter()
