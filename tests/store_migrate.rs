@@ -34,14 +34,12 @@ fn build(fixture: &str, dir: &Path) {
 
 fn version(dir: &Path) -> String {
     let db = sled::open(dir).expect("reopen raw");
-    let v = db
-        .open_tree("meta")
+    db.open_tree("meta")
         .expect("meta")
         .get("schema_version")
         .expect("read")
         .map(|v| String::from_utf8_lossy(&v).into_owned())
-        .unwrap_or_default();
-    v
+        .unwrap_or_default()
 }
 
 fn check_migrated(fixture: &str) {
