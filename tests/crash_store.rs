@@ -330,12 +330,18 @@ async fn killed_daemon_processes_every_message_once_and_answers_each() {
     );
     assert!(ledger.values().all(|c| *c == 1), "{ledger:?}");
     for n in 0..messages {
-        assert!(
-            store
-                .object("room2@example.test", &format!("{token}-{n}"))
-                .expect("read")
-                .is_some(),
-            "invitation {n} is stored"
+        let object = store
+            .object("room2@example.test", &format!("{token}-{n}"))
+            .expect("read")
+            .unwrap_or_else(|| panic!("invitation {n} is stored"));
+        assert_eq!(
+            object.instances.len(),
+            1,
+            "the ordering key of the single instance is stored beside the text"
+        );
+        assert_eq!(
+            object.instances[0].dtstamp.as_deref(),
+            Some("20270101T090000Z")
         );
     }
     assert_eq!(

@@ -551,7 +551,10 @@ impl Store {
             }
             let (lo, hi) = busy::scan_range(mailbox, level, from, to);
             for item in self.trees[BUSY].range(lo..hi) {
-                let (_, value) = item?;
+                let (key, value) = item?;
+                if busy::key_overlaps(mailbox, &key, from, to) == Some(false) {
+                    continue;
+                }
                 let entry: BusyEntry = serde_json::from_slice(&value).map_err(corrupt("busy"))?;
                 if busy::overlaps(&entry.interval, from, to) {
                     found.push(entry);
