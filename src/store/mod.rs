@@ -68,6 +68,42 @@
 //!   skip ids on retry, which only leaves gaps in outbox ids.
 //! - **One process per store**: sled locks its files itself but its error does not name the
 //!   holder; [`lock`] takes a pid-file lock first so the second process can say who holds it.
+//!   Both locks are `flock`s, which a child being spawned concurrently briefly inherits (until
+//!   its exec closes the descriptor); reopening a store inside one process therefore waits up
+//!   to [`lock::OWN_RELEASE_WAIT`] when the holder is the process itself.
+//! - **Space per flush**: a flush seals sled's current log buffer, so one flushed transaction
+//!   per message costs far more disk than the data: 10k committed messages (1.1 KiB object,
+//!   3 KiB reply, ledger, busy entry; replies then sent) took 111 MiB, against 9 MiB for 10k
+//!   busy entries written in batches of 1000. sled reclaims sealed segments as it rewrites
+//!   them; budget about 10 KiB of disk per processed message for a busy mailbox.
+//!
+//! # Measured (`cargo bench --bench store`, release, 2-core VM, shared with other builds)
+//!
+//! | what | result |
+//! |---|---|
+//! | commit one message (object, busy interval, ledger, reply, checkpoint; flushed) | 1.13 ms, about 880 messages/s |
+//! | busy query, 1 hour window, 10k / 100k / 1M stored events (10k per room) | 49 µs / 54 µs / 86 µs (about 5 answers) |
+//! | busy query, 1 day window, same stores (about 31 answers) | 110 µs / 171 µs / 215 µs |
+//! | disk space | 111 MiB per 10k messages committed one by one; 9 / 107 / 1189 MiB for 10k / 100k / 1M busy entries loaded in batches (about 1.2 KiB each: 4× the logical size) |
+//! | open after a crash (10k messages, sled replays its log) | 420 ms |
+//!
+//! The nearly flat query time from 10k to 1M stored events is the O(log n + k) of [`busy`]
+//! at work; the rise at 1M is the 64 MiB cache against a 1.2 GB tree (more page reads per
+//! seek), not more entries scanned. Building the 1M index took 275 s in batches of 1000.
+//!
+//! # Crash test results (`tests/crash_store.rs`)
+//!
+//! One run of the suite's default (200 messages, 20 crash rounds against the real Dovecot and
+//! Postfix): 10 SIGKILLs and 10 aborts at the commit boundaries (6 `before_commit`, 2
+//! `before_flush`, 3 `after_commit`, …), every invitation exactly once in the ledger, every
+//! reply delivered, 15 replies delivered twice with the same Message-ID, 3 messages fetched
+//! again after a crash between commit and IMAP mark and recognised as already processed,
+//! `store verify` clean; about 20 s. The duplicates are the documented window: the outbox
+//! worker runs beside the mailbox task and spends most of its time inside an SMTP
+//! transaction, so a crash at any moment often lands after the server took the message
+//! (end of DATA) and before the outbox delete is flushed. SMTP has no idempotent submission,
+//! so this window can be narrowed but not closed; the deterministic Message-ID lets the
+//! recipient's client, and the test, recognise the resend.
 
 pub mod busy;
 pub mod cli;
