@@ -98,7 +98,11 @@
 //! `before_flush`, 3 `after_commit`, …), every invitation exactly once in the ledger, every
 //! reply delivered, 15 replies delivered twice with the same Message-ID, 3 messages fetched
 //! again after a crash between commit and IMAP mark and recognised as already processed,
-//! `store verify` clean; about 20 s. The duplicates are the documented window: the outbox
+//! `store verify` clean; about 20 s. A longer run on demand (`IMIPD_CRASH_MESSAGES=1000
+//! IMIPD_CRASH_KILLS=60`): 27 SIGKILLs and 33 aborts (3 of them at `after_smtp_accept`),
+//! 1000 ledger entries exactly once, 1037 replies for 1000 invitations (37 duplicates, each
+//! a resend of the same Message-ID), 10 messages recognised as already processed, 92 s. The
+//! duplicates are the documented window: the outbox
 //! worker runs beside the mailbox task and spends most of its time inside an SMTP
 //! transaction, so a crash at any moment often lands after the server took the message
 //! (end of DATA) and before the outbox delete is flushed. SMTP has no idempotent submission,
