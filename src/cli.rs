@@ -25,6 +25,16 @@ pub enum Command {
         #[arg(long, default_value = "/etc/imipd/imipd.toml")]
         config: PathBuf,
     },
+    /// Show what a store holds: the ledger, the outbox, the dead letters or the objects,
+    /// one JSON object per line.
+    ///
+    /// Example: imipd show --store /var/lib/imipd --ledger
+    Show(crate::store::cli::ShowArgs),
+    /// Export, import or verify a store.
+    Store {
+        #[command(subcommand)]
+        command: crate::store::cli::StoreCommand,
+    },
 }
 
 fn init_logging() {
@@ -41,6 +51,8 @@ fn init_logging() {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Show(args) => crate::store::cli::show(&args),
+        Command::Store { command } => crate::store::cli::run(&command),
         Command::Run { config } => {
             init_logging();
             let config = match Config::load(&config) {

@@ -7,7 +7,8 @@ use crate::itip::{self, Decision, Identity, Incoming, Outcome, Outgoing};
 use crate::mail::{self, Composed, ReplyMail};
 use crate::policy::Policy;
 use crate::store::{
-    Commit, CommitResult, LedgerEntry, MessageKey, PartResult, Store, StoreError, StoredObject,
+    Checkpoint, Commit, CommitResult, InstanceOrder, LedgerEntry, MessageKey, PartResult, Store,
+    StoreError, StoredObject, Tombstone,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
@@ -207,21 +208,45 @@ fn decide(
     }
     let objects = pending
         .into_iter()
-        .map(|(uid, ical)| {
-            (
-                mailbox.account.clone(),
-                StoredObject {
-                    uid,
-                    ical: calendar::write(&ical),
-                },
-            )
-        })
+        .map(|(uid, ical)| (mailbox.account.clone(), stored_object(uid, &ical, now)))
         .collect();
     Ok(Decided {
         message_id,
         parts: reports,
         objects,
     })
+}
+
+/// The stored form of an object: its text plus the ordering keys per instance and, when the
+/// whole object is cancelled, its tombstone (see [`StoredObject`]).
+fn stored_object(uid: String, ical: &ICalendar, now: DateTime<Utc>) -> StoredObject {
+    let mut object = StoredObject::new(uid, calendar::write(ical));
+    if let Ok(view) = SchedulingView::new(ical) {
+        let cancelled = |i: &calendar::Instance| {
+            i.status
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("CANCELLED"))
+        };
+        object.instances = view
+            .instances
+            .iter()
+            .map(|i| InstanceOrder {
+                recurrence_id: i.recurrence_id.clone(),
+                sequence: i.sequence,
+                dtstamp: i.dtstamp.clone(),
+                cancelled: cancelled(i),
+            })
+            .collect();
+        let main = view.main();
+        if main.recurrence_id.is_none() && cancelled(main) {
+            object.tombstone = Some(Tombstone {
+                sequence: main.sequence,
+                dtstamp: main.dtstamp.clone(),
+                at: Some(now.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            });
+        }
+    }
+    object
 }
 
 fn compose(
@@ -295,6 +320,10 @@ pub async fn process_message(
             parts,
         });
     }
+    let checkpoint = Some(Checkpoint {
+        uid_validity: key.uid_validity,
+        last_uid: key.uid,
+    });
     let commit = Commit {
         key,
         entry: LedgerEntry {
@@ -304,6 +333,10 @@ pub async fn process_message(
             processed_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
         },
         objects,
+        // The busy intervals come from the calendar layer's expansion (calendar::recur),
+        // which the engine does not call yet; the index is maintained from here once it does.
+        busy: Vec::new(),
+        checkpoint,
         replies: parts
             .iter()
             .flat_map(|p| &p.replies)

@@ -157,6 +157,7 @@ pub async fn drain_outbox(
         };
         match sender.send(&item, &bytes).await {
             Ok(()) => {
+                crate::store::crash::point("after_smtp_accept");
                 store.outbox_sent(item.id).await?;
                 tracing::info!(message_id = %item.message_id, to = ?item.envelope_to, "reply sent");
                 sent += 1;
