@@ -1,6 +1,9 @@
 //! The command line (clap). Each command parses its arguments and calls into the library;
 //! no business logic lives here.
 
+pub mod process;
+pub mod show;
+
 use crate::config::Config;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -25,6 +28,15 @@ pub enum Command {
         #[arg(long, default_value = "/etc/imipd/imipd.toml")]
         config: PathBuf,
     },
+    /// Apply message files to a store exactly as the daemon would for a message arriving at
+    /// MAILBOX, and print one JSON object per calendar object acted on.
+    ///
+    /// Example: imipd process --store ./state --mailbox room1@example.test --now 2027-01-02T08:00:00Z invite.eml
+    Process(process::ProcessArgs),
+    /// Print the objects a store holds.
+    ///
+    /// Example: imipd show --store ./state --mailbox room1@example.test --format json
+    Show(show::ShowArgs),
 }
 
 fn init_logging() {
@@ -40,6 +52,8 @@ fn init_logging() {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Process(args) => process::run(&args),
+        Command::Show(args) => show::run(&args),
         Command::Run { config } => {
             init_logging();
             let config = match Config::load(&config) {

@@ -2,10 +2,10 @@
 //! commit in one store transaction. The daemon and the `process` command both call
 //! [`process_message`], so what the command prints is what the daemon does.
 
-use crate::calendar::{self, ICalendar, SchedulingView};
+use crate::calendar::{self, ICalendar, Method, PartStat, SchedulingView};
 use crate::itip::{self, Decision, Identity, Incoming, Outcome, Outgoing};
 use crate::mail::{self, Composed, ReplyMail};
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyAnswer, busy};
 use crate::store::{
     Commit, CommitResult, LedgerEntry, MessageKey, PartResult, Store, StoreError, StoredObject,
 };
@@ -177,7 +177,7 @@ fn decide(
                 method_param: part.method_param.as_deref(),
                 sender: &extracted.sender,
             };
-            let answer = mailbox.policy.evaluate();
+            let answer = policy_answer(store, mailbox, &incoming, now)?;
             let decision: Decision =
                 itip::process(stored.as_ref(), &incoming, &mailbox.identity, &answer, now);
             let method = itip::effective_method(&incoming).map(|m| m.to_string());
@@ -224,36 +224,104 @@ fn decide(
     })
 }
 
-fn compose(
+/// The policy's answer for a request: accept when free, decline when the request's time
+/// overlaps another stored object this mailbox is busy for (any instance, from `now` on).
+/// Messages that book nothing get the policy's plain answer.
+fn policy_answer(
+    store: &Store,
     mailbox: &Mailbox,
-    outgoing: &Outgoing,
-    in_reply_to: Option<&str>,
+    incoming: &Incoming<'_>,
     now: DateTime<Utc>,
-) -> Result<Composed, mail::compose::ComposeError> {
-    let partstat = outgoing
-        .partstat
-        .as_ref()
-        .map_or("NEEDS-ACTION", |p| p.as_str());
-    let verb = match partstat {
-        "ACCEPTED" => "Accepted",
-        "DECLINED" => "Declined",
-        "TENTATIVE" => "Tentative",
-        _ => "Updated",
-    };
+) -> Result<PolicyAnswer, StoreError> {
+    let books = matches!(
+        itip::effective_method(incoming),
+        Some(Method::Request | Method::Add) | None
+    );
+    if !books {
+        return Ok(mailbox.policy.evaluate());
+    }
+    let me = &mailbox.identity.addresses;
+    let request = busy::intervals(incoming.ical, me);
+    if request.is_empty() {
+        return Ok(mailbox.policy.evaluate());
+    }
+    let mut taken = Vec::new();
+    for (_, object) in store.objects(Some(&mailbox.account))? {
+        if object.uid == incoming.view.uid.as_str() {
+            continue;
+        }
+        if let Ok(calendars) = calendar::parse(&object.ical) {
+            for ical in &calendars {
+                taken.extend(busy::intervals(ical, me));
+            }
+        }
+    }
+    Ok(mailbox
+        .policy
+        .evaluate_request(&request, &taken, now.timestamp()))
+}
+
+/// The subject and the human text of an outgoing message.
+fn wording(mailbox: &Mailbox, outgoing: &Outgoing) -> (String, String) {
     let summary = outgoing.summary.as_deref().unwrap_or("(no title)");
     let who = mailbox
         .identity
         .name
         .clone()
         .unwrap_or_else(|| outgoing.from.email().to_string());
+    match outgoing.method {
+        Method::Reply => {
+            let verb = match outgoing.partstat.as_ref().map(PartStat::as_str) {
+                Some("ACCEPTED") => "Accepted",
+                Some("DECLINED") => "Declined",
+                Some("TENTATIVE") => "Tentative",
+                _ => "Updated",
+            };
+            (
+                format!("{verb}: {summary}"),
+                format!("{who} {}: {summary}\r\n", verb.to_lowercase()),
+            )
+        }
+        Method::Refresh => (
+            format!("Refresh: {summary}"),
+            format!("{who} asks for the current version of: {summary}\r\n"),
+        ),
+        Method::Request => (
+            format!("Invitation: {summary}"),
+            format!("The current version of: {summary}\r\n"),
+        ),
+        Method::DeclineCounter => (
+            format!("Proposal declined: {summary}"),
+            format!("{who} declined the proposed change to: {summary}\r\n"),
+        ),
+        ref other => (
+            format!("{other}: {summary}"),
+            format!("{other}: {summary}\r\n"),
+        ),
+    }
+}
+
+fn compose(
+    mailbox: &Mailbox,
+    outgoing: &Outgoing,
+    in_reply_to: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Composed, mail::compose::ComposeError> {
+    // The decision part of the deterministic Message-ID: the PARTSTAT of a REPLY; for the
+    // organiser's messages the method and the recipient (one REFRESH answer per attendee).
+    let decision = match &outgoing.partstat {
+        Some(partstat) => partstat.as_str().to_string(),
+        None => format!("{}:{}", outgoing.method, outgoing.to.email()),
+    };
+    let (subject, text) = wording(mailbox, outgoing);
     mail::compose_imip(&ReplyMail {
         from: outgoing.from.clone(),
         from_name: mailbox.identity.name.clone(),
         to: outgoing.to.clone(),
         to_name: outgoing.to_name.clone(),
         method: outgoing.method.clone(),
-        subject: format!("{verb}: {summary}"),
-        text: format!("{who} {}: {summary}\r\n", verb.to_lowercase()),
+        subject,
+        text,
         ical: calendar::write(&outgoing.ical),
         in_reply_to: in_reply_to.map(str::to_string),
         message_id: mail::reply_message_id(
@@ -262,7 +330,7 @@ fn compose(
             outgoing.recurrence_id.as_deref(),
             outgoing.sequence,
             outgoing.dtstamp.as_deref(),
-            partstat,
+            &decision,
         ),
         date: now.into(),
     })
