@@ -135,6 +135,20 @@ fn decide(
                 continue;
             }
         };
+        if calendars.len() > 1 {
+            // RFC 5546 §3.1: one iTIP message is one VCALENDAR (checklist #9).
+            reports.push(result(
+                part.index,
+                part.method_param.clone(),
+                None,
+                Outcome::Rejected,
+                format!(
+                    "several_calendars: the part holds {} VCALENDAR objects; an iTIP part must hold exactly one",
+                    calendars.len()
+                ),
+            ));
+            continue;
+        }
         for ical in calendars {
             let view = match SchedulingView::new(&ical) {
                 Ok(view) => view,

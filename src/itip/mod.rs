@@ -242,14 +242,11 @@ impl Context<'_> {
     }
 }
 
-/// The method a message means: the body's METHOD wins over the Content-Type parameter (the
-/// project's decision 1; the mismatch is recorded in the reason).
+/// The method a message means: the body's METHOD, whatever the Content-Type parameter says
+/// (the project's decision 1; a mismatch is recorded in the reason). A body without METHOD
+/// is not an iTIP object, even when the part's parameter names one (checklist #4).
 pub fn effective_method(incoming: &Incoming<'_>) -> Option<Method> {
-    incoming
-        .view
-        .method
-        .clone()
-        .or_else(|| incoming.method_param.map(Method::parse))
+    incoming.view.method.clone()
 }
 
 /// Decides what one incoming iTIP object does.
@@ -281,6 +278,12 @@ pub fn process(
         };
     }
     let Some(method) = effective_method(incoming) else {
+        if let Some(param) = incoming.method_param {
+            return Decision::rejected(
+                "missing_method",
+                format!("the part says method={param} but the object carries no METHOD property"),
+            );
+        }
         return Decision::nothing(
             "no_method",
             "the object carries no METHOD and the part no method parameter: not a scheduling message",

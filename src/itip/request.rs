@@ -52,6 +52,21 @@ pub fn process_request(cx: &Context<'_>) -> Decision {
             );
         }
     }
+    let zones = cx.zones();
+    for index in inc.items() {
+        let comp = &inc.nodes[index].comp;
+        if let Some(start) = comp.property(&ICalendarProperty::Dtstart)
+            && zones.rid_of(start).is_none()
+        {
+            return Decision::rejected(
+                "unknown_timezone",
+                format!(
+                    "DTSTART names the time zone {:?}, which is neither defined in the object nor an IANA or Windows zone",
+                    object::param(start, &ICalendarParameterName::Tzid).unwrap_or_default()
+                ),
+            );
+        }
+    }
     if cx.me.is_me(&organizer) {
         return process_own_request(cx, inc, &organizer);
     }
