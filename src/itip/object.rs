@@ -511,6 +511,13 @@ pub fn instances(doc: &Doc, master: usize) -> Vec<Rid> {
         .and_then(|e| e.values.first())
         .and_then(ICalendarValue::as_partial_date_time)
         .is_some_and(|dt| dt.hour.is_none());
+    // calcard expands a UTC DTSTART into floating instances: they are UTC instants.
+    let utc = doc.nodes[master]
+        .comp
+        .property(&ICalendarProperty::Dtstart)
+        .and_then(|e| e.values.first())
+        .and_then(ICalendarValue::as_partial_date_time)
+        .is_some_and(|dt| dt.tz_hour.is_some());
     let expanded = ical.expand_dates(Tz::Floating, MAX_EXPANDED_INSTANCES);
     expanded
         .events
@@ -518,6 +525,8 @@ pub fn instances(doc: &Doc, master: usize) -> Vec<Rid> {
         .map(|event| {
             if date_only {
                 Rid::Date(event.start.naive_local().format("%Y%m%d").to_string())
+            } else if event.start.timezone().is_floating() && utc {
+                Rid::Instant(event.start.naive_local().and_utc().timestamp())
             } else if event.start.timezone().is_floating() {
                 Rid::Floating(event.start.naive_local())
             } else {
