@@ -179,13 +179,23 @@ pub fn process_reply(cx: &Context<'_>) -> Decision {
                         if object::is_recurring(&doc.nodes[m].comp)
                             && is_instance(&doc, &rid, &zones) =>
                     {
-                        zones.instance_override(&doc.nodes[m].comp, &rid).map(|c| {
-                            doc.nodes.push(Node {
-                                comp: c,
-                                children: Vec::new(),
-                            });
-                            doc.nodes.len() - 1
-                        })
+                        zones
+                            .instance_override(&doc.nodes[m].comp, &rid)
+                            .map(|mut c| {
+                                // The new instance has received no reply of its own yet.
+                                for entry in &mut c.entries {
+                                    object::remove_param(
+                                        entry,
+                                        &object::x_param(RECEIVED_SEQUENCE),
+                                    );
+                                    object::remove_param(entry, &object::x_param(RECEIVED_DTSTAMP));
+                                }
+                                doc.nodes.push(Node {
+                                    comp: c,
+                                    children: Vec::new(),
+                                });
+                                doc.nodes.len() - 1
+                            })
                     }
                     _ => None,
                 },
