@@ -258,7 +258,7 @@ pub fn process(
     now: DateTime<Utc>,
 ) -> Decision {
     if vcal::is_vcalendar(incoming.ical) && incoming.view.method.is_none() {
-        return match vcal::schedule(stored, incoming, identity) {
+        return match vcal::schedule(stored, incoming, identity, now) {
             Ok(scheduled) => match SchedulingView::new(&scheduled) {
                 Ok(view) => {
                     let inner = Incoming {

@@ -53,6 +53,36 @@ fn x_method(doc: &Doc) -> Option<Method> {
         .map(Method::parse)
 }
 
+/// The address of a vCalendar ORGANIZER/ATTENDEE/X-ORGANIZER value: `mailto:addr`, a bare
+/// addr-spec, or `Name <addr>` (checklist #90). A name without an address has none.
+fn vcal_address(entry: &ICalendarEntry) -> Option<CalAddress> {
+    let text = match entry.values.first()? {
+        calcard::icalendar::ICalendarValue::Uri(uri) => uri.as_str()?.to_string(),
+        other => other.as_text()?.to_string(),
+    };
+    match (text.find('<'), text.rfind('>')) {
+        (Some(open), Some(close)) if open < close => CalAddress::parse(&text[open + 1..close]),
+        _ => CalAddress::parse(&text).filter(|a| !a.email().contains(' ')),
+    }
+}
+
+/// The display name of a `Name <addr>` value.
+fn vcal_name(entry: &ICalendarEntry) -> Option<String> {
+    let text = entry.values.first()?.as_text()?.to_string();
+    let open = text.find('<')?;
+    let name = text[..open].trim().trim_matches('"').trim();
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// The attendees of a vCalendar component with their addresses.
+fn vcal_attendees(
+    comp: &calcard::icalendar::ICalendarComponent,
+) -> Vec<(CalAddress, &ICalendarEntry)> {
+    comp.properties(&ICalendarProperty::Attendee)
+        .filter_map(|e| vcal_address(e).map(|a| (a, e)))
+        .collect()
+}
+
 fn role(entry: &ICalendarEntry) -> Option<String> {
     object::param(entry, &ICalendarParameterName::Role).map(|r| r.to_ascii_uppercase())
 }
@@ -64,13 +94,13 @@ fn organizer(doc: &Doc) -> Option<CalAddress> {
     }
     for index in doc.items() {
         let comp = &doc.nodes[index].comp;
-        if let Some(address) = x_named(&comp.entries, "X-ORGANIZER").and_then(object::address) {
+        if let Some(address) = x_named(&comp.entries, "X-ORGANIZER").and_then(vcal_address) {
             return Some(address);
         }
     }
     for wanted in ["ORGANIZER", "OWNER"] {
         for index in doc.items() {
-            let found = object::attendees(&doc.nodes[index].comp)
+            let found = vcal_attendees(&doc.nodes[index].comp)
                 .into_iter()
                 .find(|(_, e)| role(e).as_deref() == Some(wanted));
             if let Some((address, _)) = found {
@@ -101,7 +131,7 @@ fn normalise(doc: &mut Doc, organizer: &CalAddress) {
         let todo = super::build::is_todo(comp);
         comp.entries.retain(|e| {
             !(e.name == ICalendarProperty::Attendee
-                && object::address(e).as_ref() == Some(organizer)
+                && vcal_address(e).as_ref() == Some(organizer)
                 && matches!(role(e).as_deref(), Some("ORGANIZER" | "OWNER")))
         });
         comp.entries.retain(|e| {
@@ -138,7 +168,12 @@ fn normalise(doc: &mut Doc, organizer: &CalAddress) {
             {
                 object::remove_param(entry, &ICalendarParameterName::Role);
             }
-            if let Some(address) = object::address(entry)
+            if let Some(name) = vcal_name(entry)
+                && object::param(entry, &ICalendarParameterName::Cn).is_none()
+            {
+                object::set_param(entry, ICalendarParameterName::Cn, &name);
+            }
+            if let Some(address) = vcal_address(entry)
                 && let Some(line) = object::line(&format!("ATTENDEE:{}", address.uri()))
             {
                 entry.values = line.values;
@@ -153,6 +188,7 @@ pub fn schedule(
     stored: Option<&ICalendar>,
     incoming: &Incoming<'_>,
     me: &Identity,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<ICalendar, Decision> {
     let mut doc = Doc::from_ical(incoming.ical);
     let authors = trust::authors(incoming.sender);
@@ -213,6 +249,25 @@ pub fn schedule(
         normalise(&mut doc, &o);
     } else {
         normalise(&mut doc, &organizer);
+    }
+    // vCalendar has no DTSTAMP: the object's LAST-MODIFIED or DCREATED stands in, else the
+    // time it is processed.
+    for index in doc.items() {
+        let comp = &mut doc.nodes[index].comp;
+        if object::has(comp, &ICalendarProperty::Dtstamp) {
+            continue;
+        }
+        let stamp = [ICalendarProperty::LastModified, ICalendarProperty::Created]
+            .iter()
+            .find_map(|p| object::text(comp, p))
+            .or_else(|| {
+                x_named(&comp.entries, "DCREATED")
+                    .and_then(|e| e.values.first())
+                    .and_then(|v| v.as_text())
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| object::stamp(now));
+        object::set_line(comp, &format!("DTSTAMP:{stamp}"));
     }
     if method == Method::Cancel {
         for index in doc.items() {
