@@ -3,12 +3,15 @@
 //! [`process_message`], so what the command prints is what the daemon does.
 
 use crate::calendar::{self, ICalendar, Method, PartStat, SchedulingView};
+use crate::itip::object::Doc;
 use crate::itip::{self, Decision, Identity, Incoming, Outcome, Outgoing};
 use crate::mail::{self, Composed, ReplyMail};
 use crate::policy::{Policy, PolicyAnswer, busy};
 use crate::store::{
     Commit, CommitResult, LedgerEntry, MessageKey, PartResult, Store, StoreError, StoredObject,
 };
+use calcard::common::IanaString;
+use calcard::icalendar::{ICalendarProperty, ICalendarValue};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -149,7 +152,7 @@ fn decide(
             ));
             continue;
         }
-        for ical in calendars {
+        for ical in calendars.iter().flat_map(split_publish) {
             let view = match SchedulingView::new(&ical) {
                 Ok(view) => view,
                 Err(e) => {
@@ -236,6 +239,51 @@ fn decide(
         parts: reports,
         objects,
     })
+}
+
+/// A PUBLISH may carry several UIDs (RFC 6047 §4.4): each is processed on its own. Every
+/// other object is returned as it is (several UIDs there are refused by the engine's view).
+fn split_publish(ical: &ICalendar) -> Vec<ICalendar> {
+    let doc = Doc::from_ical(ical);
+    let is_publish = SchedulingView::new(ical).is_err()
+        && doc.root.iter().any(|e| {
+            e.name == ICalendarProperty::Method
+                && e.values
+                    .first()
+                    .and_then(|v| match v {
+                        ICalendarValue::Method(m) => Some(m.as_str() == "PUBLISH"),
+                        other => other.as_text().map(|t| t.eq_ignore_ascii_case("PUBLISH")),
+                    })
+                    .unwrap_or(false)
+        });
+    if !is_publish {
+        return vec![ical.clone()];
+    }
+    let mut uids: Vec<String> = Vec::new();
+    for index in doc.items() {
+        if let Some(uid) = doc.nodes[index].comp.uid()
+            && !uids.iter().any(|u| u == uid)
+        {
+            uids.push(uid.to_string());
+        }
+    }
+    uids.iter()
+        .map(|uid| {
+            let nodes = doc
+                .nodes
+                .iter()
+                .filter(|n| {
+                    !n.comp.component_type.is_scheduling_object() || n.comp.uid() == Some(uid)
+                })
+                .cloned()
+                .collect();
+            Doc {
+                root: doc.root.clone(),
+                nodes,
+            }
+            .to_ical()
+        })
+        .collect()
 }
 
 /// The policy's answer for a request: accept when free, decline when the request's time

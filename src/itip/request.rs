@@ -67,6 +67,23 @@ pub fn process_request(cx: &Context<'_>) -> Decision {
             );
         }
     }
+    for index in inc.items() {
+        let comp = &inc.nodes[index].comp;
+        let end = comp
+            .property(&ICalendarProperty::Dtend)
+            .or_else(|| comp.property(&ICalendarProperty::Due));
+        if let Some(end) = end
+            && zones.rid_of(end).is_none()
+        {
+            return Decision::rejected(
+                "invalid_value",
+                format!(
+                    "{} cannot be read as a date-time, so the time the event occupies is unknown (REQUEST-STATUS 3.1); nothing is booked",
+                    end.name.as_str()
+                ),
+            );
+        }
+    }
     if cx.me.is_me(&organizer) {
         return process_own_request(cx, inc, &organizer);
     }
