@@ -193,11 +193,17 @@ fn decide(
                 view: &view,
                 method_param: part.method_param.as_deref(),
                 sender: &extracted.sender,
+                vcalendar: is_vcalendar_part(part),
             };
             let answer = policy_answer(store, mailbox, &incoming, now)?;
             let decision: Decision =
                 itip::process(stored.as_ref(), &incoming, &mailbox.identity, &answer, now);
-            let method = itip::effective_method(&incoming).map(|m| m.to_string());
+            let method = decision
+                .method
+                .as_ref()
+                .or(itip::effective_method(&incoming).as_ref())
+                .map(|m| m.to_string())
+                .or_else(|| part.method_param.clone());
             let mut report = result(
                 part.index,
                 method,
@@ -239,6 +245,19 @@ fn decide(
         parts: reports,
         objects,
     })
+}
+
+/// Whether a part carries vCalendar 1.0: by its type, its file name, or its VERSION line.
+fn is_vcalendar_part(part: &mail::CalendarPart) -> bool {
+    part.content_type == "text/x-vcalendar"
+        || part
+            .file_name
+            .as_deref()
+            .is_some_and(|n| n.to_ascii_lowercase().ends_with(".vcs"))
+        || part
+            .text
+            .lines()
+            .any(|l| l.trim().eq_ignore_ascii_case("VERSION:1.0"))
 }
 
 /// A PUBLISH may carry several UIDs (RFC 6047 §4.4): each is processed on its own. Every

@@ -57,6 +57,7 @@ fn apply(stored: Option<ICalendar>, message: &Message) -> Option<ICalendar> {
         view: &view,
         method_param: Some(view.method.as_ref().map_or("", |m| m.as_str())),
         sender: &sender,
+        vcalendar: false,
     };
     let me = Identity::new(
         vec![CalAddress::parse("room@corp.test").expect("address")],

@@ -69,6 +69,7 @@ pub fn process_add(cx: &Context<'_>) -> Decision {
             &org_entry,
         );
         return Decision {
+            method: None,
             outcome: Outcome::NoAction,
             reason: Reason {
                 code: "unknown_uid",
@@ -188,6 +189,7 @@ pub fn process_add(cx: &Context<'_>) -> Decision {
     }
     let stored_doc: &Doc = &doc;
     Decision {
+        method: None,
         outcome: Outcome::Updated,
         reason: Reason {
             code: cx.policy.code(),

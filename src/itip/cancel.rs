@@ -84,6 +84,7 @@ pub fn process_cancel(cx: &Context<'_>) -> Decision {
             tombstone(&mut tomb.nodes[index].comp, &key);
         }
         return Decision {
+            method: None,
             outcome: Outcome::NoAction,
             reason: Reason {
                 code: "unknown_uid",
@@ -208,6 +209,7 @@ pub fn process_cancel(cx: &Context<'_>) -> Decision {
         )
     };
     Decision {
+        method: None,
         outcome: Outcome::Updated,
         reason: Reason { code, text },
         store: Some(doc.to_ical()),

@@ -144,6 +144,7 @@ pub fn process_counter(cx: &Context<'_>) -> Decision {
     }
     let declined = !replies.is_empty();
     Decision {
+        method: None,
         outcome: Outcome::Updated,
         reason: Reason {
             code: if declined {

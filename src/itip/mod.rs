@@ -148,6 +148,9 @@ pub struct Incoming<'a> {
     /// The Content-Type `method` parameter of the part it came in, if any.
     pub method_param: Option<&'a str>,
     pub sender: &'a SenderFacts,
+    /// The object came as vCalendar 1.0 (`text/x-vcalendar`, a `.vcs` part, `VERSION:1.0`),
+    /// possibly already converted to iCalendar: it has no METHOD and [`vcal`] infers one.
+    pub vcalendar: bool,
 }
 
 /// An iTIP message the engine wants sent.
@@ -180,6 +183,8 @@ pub struct Decision {
     /// The object to store, when the store changes.
     pub store: Option<ICalendar>,
     pub replies: Vec<Outgoing>,
+    /// The method the message was handled as (inferred for vCalendar objects).
+    pub method: Option<Method>,
 }
 
 impl Decision {
@@ -193,6 +198,7 @@ impl Decision {
             },
             store: None,
             replies: Vec::new(),
+            method: None,
         }
     }
 
@@ -257,7 +263,7 @@ pub fn process(
     policy: &PolicyAnswer,
     now: DateTime<Utc>,
 ) -> Decision {
-    if vcal::is_vcalendar(incoming.ical) && incoming.view.method.is_none() {
+    if (incoming.vcalendar || vcal::is_vcalendar(incoming.ical)) && incoming.view.method.is_none() {
         return match vcal::schedule(stored, incoming, identity, now) {
             Ok(scheduled) => match SchedulingView::new(&scheduled) {
                 Ok(view) => {
@@ -266,6 +272,7 @@ pub fn process(
                         view: &view,
                         method_param: None,
                         sender: incoming.sender,
+                        vcalendar: false,
                     };
                     let mut decision = process(stored, &inner, identity, policy, now);
                     decision.reason.text =
@@ -299,7 +306,7 @@ pub fn process(
     if let Err(decision) = validate(&cx, &method) {
         return *decision;
     }
-    let mut decision = match method {
+    let mut decision = match method.clone() {
         Method::Request => request::process_request(&cx),
         Method::Add => add::process_add(&cx),
         Method::Cancel => cancel::process_cancel(&cx),
@@ -313,6 +320,7 @@ pub fn process(
             format!("METHOD:{name} is not an iTIP method"),
         ),
     };
+    decision.method = Some(method.clone());
     if let (Some(param), Some(body)) = (incoming.method_param, &incoming.view.method)
         && !param.eq_ignore_ascii_case(body.as_str())
     {

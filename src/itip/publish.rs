@@ -62,6 +62,7 @@ pub fn process_publish(cx: &Context<'_>) -> Decision {
         object::strip_transport_data(&mut doc.nodes[index].comp);
     }
     Decision {
+        method: None,
         outcome: if stored.is_some() {
             Outcome::Updated
         } else {

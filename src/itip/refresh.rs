@@ -72,6 +72,7 @@ pub fn process_refresh(cx: &Context<'_>) -> Decision {
         ical,
     };
     Decision {
+        method: None,
         outcome: Outcome::NoAction,
         reason: Reason {
             code: "refresh_answered",

@@ -229,6 +229,7 @@ pub fn process_reply(cx: &Context<'_>) -> Decision {
     }
     let doc: Doc = doc;
     Decision {
+        method: None,
         outcome: Outcome::Updated,
         reason: Reason {
             code: "reply_applied",

@@ -529,6 +529,7 @@ fn answer(
     }
     if merged.applied.is_empty() {
         return Decision {
+            method: None,
             outcome: Outcome::NoAction,
             reason: Reason {
                 code: "unknown_instance",
@@ -568,6 +569,7 @@ fn answer(
         text.push_str(" (a REFRESH asks for instances that could not be matched)");
     }
     Decision {
+        method: None,
         outcome: if stored.is_some() {
             Outcome::Updated
         } else {
@@ -677,6 +679,7 @@ fn process_own_request(cx: &Context<'_>, inc: Doc, organizer: &CalAddress) -> De
         }
     }
     Decision {
+        method: None,
         outcome: if stored.is_some() {
             Outcome::Updated
         } else {

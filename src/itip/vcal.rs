@@ -285,3 +285,63 @@ pub fn schedule(
         .extend(object::line(&format!("METHOD:{}", method.as_str())));
     Ok(doc.to_ical())
 }
+
+#[cfg(test)]
+mod tests {
+    //! The inference over objects the vCalendar converter has already turned into iCalendar
+    //! (VERSION:2.0, no METHOD), as the pipeline hands them over with `vcalendar: true`.
+
+    use super::super::{Identity, Incoming, Outcome, process};
+    use crate::calendar::{CalAddress, Method, SchedulingView, parse};
+    use crate::mail::SenderFacts;
+    use crate::policy::PolicyAnswer;
+
+    fn run(text: &str, stored: Option<&str>, from: &str, me: &str) -> super::super::Decision {
+        let ical = parse(text).expect("valid").remove(0);
+        let view = SchedulingView::new(&ical).expect("scheduling object");
+        let stored = stored.map(|s| parse(s).expect("valid").remove(0));
+        let sender = SenderFacts {
+            from: Some(from.into()),
+            ..SenderFacts::default()
+        };
+        let incoming = Incoming {
+            ical: &ical,
+            view: &view,
+            method_param: None,
+            sender: &sender,
+            vcalendar: true,
+        };
+        let me = Identity::new(vec![CalAddress::parse(me).expect("address")], None);
+        let now = "2027-01-02T08:00:00Z".parse().expect("time");
+        process(stored.as_ref(), &incoming, &me, &PolicyAnswer::Accept, now)
+    }
+
+    #[test]
+    fn converted_invitation_from_its_organizer_is_a_request() {
+        let text = include_str!("../../tests/data/itip-vcal/converted-invitation.ics");
+        let decision = run(text, None, "org@ext.test", "room@corp.test");
+        assert_eq!(decision.method, Some(Method::Request));
+        assert_eq!(decision.outcome, Outcome::Added);
+        assert_eq!(decision.replies.len(), 1);
+        assert_eq!(decision.replies[0].to.email(), "org@ext.test");
+    }
+
+    #[test]
+    fn converted_object_from_an_attendee_of_my_event_is_a_reply() {
+        let text = include_str!("../../tests/data/itip-vcal/converted-reply.ics");
+        let stored = include_str!("../../tests/data/itip-vcal/stored-organised.ics");
+        let decision = run(text, Some(stored), "a@ext.test", "me@corp.test");
+        assert_eq!(decision.method, Some(Method::Reply));
+        assert_eq!(decision.outcome, Outcome::Updated);
+        let written = crate::calendar::write(decision.store.as_ref().expect("stored"));
+        assert!(written.contains("PARTSTAT=TENTATIVE"), "{written}");
+    }
+
+    #[test]
+    fn converted_object_from_a_stranger_schedules_nothing() {
+        let text = include_str!("../../tests/data/itip-vcal/converted-invitation.ics");
+        let decision = run(text, None, "x@evil.test", "me@corp.test");
+        assert_eq!(decision.outcome, Outcome::NoAction);
+        assert_eq!(decision.reason.code, "not_scheduling");
+    }
+}
