@@ -139,23 +139,47 @@ pub fn process_reply(cx: &Context<'_>) -> Decision {
                 .collect::<Vec<_>>()
         })
         .collect();
-    let delegate = inc.items().into_iter().any(|i| {
-        let comp = &inc.nodes[i].comp;
-        object::attendee_index(comp, &replier).is_some_and(|at| {
-            object::param_addresses(&comp.entries[at], &ICalendarParameterName::DelegatedFrom)
-                .iter()
-                .any(|d| members.contains(d))
+    // A delegate is one whose DELEGATED-FROM names a stored attendee. It is admitted once that
+    // delegator's own REPLY (DELEGATED-TO naming it) is stored; before that its answer is held
+    // back, since anyone can claim to be a delegate (RFC 5546 §5.2.2 allows holding it).
+    let claimed_delegators: Vec<CalAddress> = inc
+        .items()
+        .into_iter()
+        .flat_map(|i| {
+            let comp = &inc.nodes[i].comp;
+            object::attendee_index(comp, &replier)
+                .map(|at| object::param_addresses(&comp.entries[at], &ICalendarParameterName::DelegatedFrom))
+                .unwrap_or_default()
         })
-    });
-    if !members.contains(&replier) && !delegate {
-        return Decision::rejected(
-            "party_crasher",
-            format!(
-                "{} is not an attendee of UID {} and was not delegated by one",
-                replier.email(),
-                cx.incoming.view.uid
-            ),
-        );
+        .filter(|d| members.contains(d))
+        .collect();
+    if !members.contains(&replier) {
+        if claimed_delegators.is_empty() {
+            return Decision::rejected(
+                "party_crasher",
+                format!(
+                    "{} is not an attendee of UID {} and was not delegated by one",
+                    replier.email(),
+                    cx.incoming.view.uid
+                ),
+            );
+        }
+        let confirmed = stored.items().into_iter().any(|i| {
+            object::attendees(&stored.nodes[i].comp).into_iter().any(|(a, e)| {
+                claimed_delegators.contains(&a)
+                    && object::param_addresses(e, &ICalendarParameterName::DelegatedTo).contains(&replier)
+            })
+        });
+        if !confirmed {
+            return Decision::nothing(
+                "delegation_unconfirmed",
+                format!(
+                    "{} answers as a delegate of {}, whose REPLY delegating to it has not arrived; the answer is not applied until it does",
+                    replier.email(),
+                    claimed_delegators[0].email()
+                ),
+            );
+        }
     }
     let zones = cx.zones();
     let mut doc = stored.clone();
