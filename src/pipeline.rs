@@ -356,6 +356,7 @@ fn wording(mailbox: &Mailbox, outgoing: &Outgoing) -> (String, String) {
                 Some("ACCEPTED") => "Accepted",
                 Some("DECLINED") => "Declined",
                 Some("TENTATIVE") => "Tentative",
+                None => "Not booked",
                 _ => "Updated",
             };
             (

@@ -164,7 +164,7 @@ pub fn process_add(cx: &Context<'_>) -> Decision {
             .iter()
             .map(|i| build::Answer {
                 comp: &doc.nodes[*i].comp,
-                partstat: partstat.clone(),
+                partstat: Some(partstat.clone()),
                 comment: None,
                 request_status: None,
             })

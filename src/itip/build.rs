@@ -57,8 +57,9 @@ pub fn set_partstat(entry: &mut ICalendarEntry, partstat: &PartStat) {
     entry.params.push(partstat_param(partstat));
 }
 
-/// The ATTENDEE line of an answer: PARTSTAT set, RSVP and the bookkeeping parameters gone.
-fn answered(entry: &ICalendarEntry, partstat: &PartStat) -> ICalendarEntry {
+/// The ATTENDEE line of an answer: PARTSTAT set (or, for an error reply, removed), RSVP and
+/// the bookkeeping parameters gone.
+fn answered(entry: &ICalendarEntry, partstat: Option<&PartStat>) -> ICalendarEntry {
     let mut entry = entry.clone();
     entry.params.retain(|p| {
         !matches!(
@@ -69,7 +70,12 @@ fn answered(entry: &ICalendarEntry, partstat: &PartStat) -> ICalendarEntry {
                 | ICalendarParameterName::ScheduleForceSend
         ) && !matches!(&p.name, ICalendarParameterName::Other(n) if n.starts_with("X-RECEIVED"))
     });
-    set_partstat(&mut entry, partstat);
+    match partstat {
+        Some(partstat) => set_partstat(&mut entry, partstat),
+        None => entry
+            .params
+            .retain(|p| p.name != ICalendarParameterName::Partstat),
+    }
     entry
 }
 
@@ -139,7 +145,9 @@ const REPLY_COPIES: [ICalendarProperty; 9] = [
 /// One reported component of a REPLY: which component of the request, and the answer.
 pub struct Answer<'a> {
     pub comp: &'a ICalendarComponent,
-    pub partstat: PartStat,
+    /// The answer; `None` for an error reply (RFC 5546 §4.4.10), which carries only a
+    /// REQUEST-STATUS.
+    pub partstat: Option<PartStat>,
     /// An explanation for the organiser (a decline's reason), sent as COMMENT.
     pub comment: Option<String>,
     /// A REQUEST-STATUS line value (`2.0;Success`), when the answer carries one.
@@ -159,8 +167,10 @@ pub fn reply(
         copy(answer.comp, &mut comp, &REPLY_COPIES);
         comp.entries.extend(dtstamp_entry(now));
         if let Some(index) = object::attendee_index(answer.comp, me) {
-            comp.entries
-                .push(answered(&answer.comp.entries[index], &answer.partstat));
+            comp.entries.push(answered(
+                &answer.comp.entries[index],
+                answer.partstat.as_ref(),
+            ));
         }
         if let Some(comment) = &answer.comment {
             comp.entries

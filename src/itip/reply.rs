@@ -148,7 +148,12 @@ pub fn process_reply(cx: &Context<'_>) -> Decision {
         .flat_map(|i| {
             let comp = &inc.nodes[i].comp;
             object::attendee_index(comp, &replier)
-                .map(|at| object::param_addresses(&comp.entries[at], &ICalendarParameterName::DelegatedFrom))
+                .map(|at| {
+                    object::param_addresses(
+                        &comp.entries[at],
+                        &ICalendarParameterName::DelegatedFrom,
+                    )
+                })
                 .unwrap_or_default()
         })
         .filter(|d| members.contains(d))
@@ -165,10 +170,13 @@ pub fn process_reply(cx: &Context<'_>) -> Decision {
             );
         }
         let confirmed = stored.items().into_iter().any(|i| {
-            object::attendees(&stored.nodes[i].comp).into_iter().any(|(a, e)| {
-                claimed_delegators.contains(&a)
-                    && object::param_addresses(e, &ICalendarParameterName::DelegatedTo).contains(&replier)
-            })
+            object::attendees(&stored.nodes[i].comp)
+                .into_iter()
+                .any(|(a, e)| {
+                    claimed_delegators.contains(&a)
+                        && object::param_addresses(e, &ICalendarParameterName::DelegatedTo)
+                            .contains(&replier)
+                })
         });
         if !confirmed {
             return Decision::nothing(

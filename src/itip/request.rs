@@ -67,23 +67,6 @@ pub fn process_request(cx: &Context<'_>) -> Decision {
             );
         }
     }
-    for index in inc.items() {
-        let comp = &inc.nodes[index].comp;
-        let end = comp
-            .property(&ICalendarProperty::Dtend)
-            .or_else(|| comp.property(&ICalendarProperty::Due));
-        if let Some(end) = end
-            && zones.rid_of(end).is_none()
-        {
-            return Decision::rejected(
-                "invalid_value",
-                format!(
-                    "{} cannot be read as a date-time, so the time the event occupies is unknown (REQUEST-STATUS 3.1); nothing is booked",
-                    end.name.as_str()
-                ),
-            );
-        }
-    }
     if cx.me.is_me(&organizer) {
         return process_own_request(cx, inc, &organizer);
     }
@@ -108,6 +91,9 @@ pub fn process_request(cx: &Context<'_>) -> Decision {
                 organizer.email()
             ),
         );
+    }
+    if let Some(decision) = unreadable_end(cx, &inc, &me, &organizer, &org_entry) {
+        return decision;
     }
     if let Some(old) = &stored
         && !same_organizer(old, &organizer)
@@ -137,6 +123,73 @@ pub fn process_request(cx: &Context<'_>) -> Decision {
         &organizer,
         &org_entry,
     )
+}
+
+/// RFC 5546 §4.4.10 and checklist #98: a DTEND or DUE that cannot be read leaves the
+/// occupied time unknown, so nothing is booked; the organiser gets an error REPLY with
+/// REQUEST-STATUS 3.1 and no PARTSTAT (unless the mailbox never replies).
+fn unreadable_end(
+    cx: &Context<'_>,
+    inc: &Doc,
+    me: &CalAddress,
+    organizer: &CalAddress,
+    org_entry: &calcard::icalendar::ICalendarEntry,
+) -> Option<Decision> {
+    let zones = cx.zones();
+    let (index, name, raw) = inc.items().into_iter().find_map(|index| {
+        let comp = &inc.nodes[index].comp;
+        let end = comp
+            .property(&ICalendarProperty::Dtend)
+            .or_else(|| comp.property(&ICalendarProperty::Due))?;
+        if zones.rid_of(end).is_some() {
+            return None;
+        }
+        let raw = end
+            .values
+            .first()
+            .and_then(|v| v.as_text())
+            .unwrap_or_default()
+            .to_string();
+        Some((index, end.name.as_str().to_string(), raw))
+    })?;
+    let mut decision = Decision::rejected(
+        "invalid_value",
+        format!(
+            "{name}:{raw} cannot be read as a date-time, so the time the event occupies is unknown; nothing is booked (REQUEST-STATUS 3.1)"
+        ),
+    );
+    if cx.me.settings.reply != ReplyMode::Never {
+        let comp = &inc.nodes[index].comp;
+        let status = format!(
+            "3.1;Invalid property value;{name}:{}",
+            build::escape_text(&raw)
+        );
+        let main = cx.incoming.view.main();
+        decision.replies.push(Outgoing {
+            from: me.clone(),
+            to: organizer.clone(),
+            to_name: object::param(org_entry, &ICalendarParameterName::Cn),
+            method: Method::Reply,
+            partstat: None,
+            recurrence_id: object::text(comp, &ICalendarProperty::RecurrenceId),
+            uid: cx.incoming.view.uid.to_string(),
+            sequence: main.sequence,
+            dtstamp: main.dtstamp.clone(),
+            summary: main.summary.clone(),
+            ical: build::reply(
+                inc,
+                me,
+                &[build::Answer {
+                    comp,
+                    partstat: None,
+                    comment: None,
+                    request_status: Some(status),
+                }],
+                cx.now,
+            ),
+        });
+    }
+    Some(decision)
 }
 
 /// The address of this mailbox as the object lists it (the alias it was invited with).
@@ -497,7 +550,7 @@ fn answer(
             .iter()
             .map(|(index, partstat)| build::Answer {
                 comp: &merged.doc.nodes[*index].comp,
-                partstat: partstat.clone(),
+                partstat: Some(partstat.clone()),
                 comment: comment.clone(),
                 request_status: None,
             })
