@@ -16,6 +16,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 
+/// The largest calendar part processed (RFC 5546 §3.6.23, 3.10): real invitations, even
+/// long series with many overrides and time zones, stay far below it.
+pub const MAX_CALENDAR_BYTES: usize = 1024 * 1024;
+
+/// The most calendar parts of one message processed.
+pub const MAX_CALENDAR_PARTS: usize = 16;
+
 /// The mailbox a message arrived at.
 #[derive(Debug, Clone)]
 pub struct Mailbox {
@@ -124,7 +131,30 @@ fn decide(
     // Objects changed earlier in this same message, by UID: later parts see them.
     let mut pending: HashMap<String, ICalendar> = HashMap::new();
     let mut seen = HashSet::new();
-    for part in &extracted.parts {
+    for (count, part) in extracted.parts.iter().enumerate() {
+        if count >= MAX_CALENDAR_PARTS {
+            reports.push(result(
+                part.index,
+                part.method_param.clone(),
+                None,
+                Outcome::Rejected,
+                format!("too_many_parts: only the first {MAX_CALENDAR_PARTS} calendar parts of a message are processed"),
+            ));
+            break;
+        }
+        if part.text.len() > MAX_CALENDAR_BYTES {
+            reports.push(result(
+                part.index,
+                part.method_param.clone(),
+                None,
+                Outcome::Rejected,
+                format!(
+                    "too_large: the calendar part holds {} bytes, more than the {MAX_CALENDAR_BYTES} accepted (REQUEST-STATUS 3.10)",
+                    part.text.len()
+                ),
+            ));
+            continue;
+        }
         let calendars = match calendar::parse(&part.text) {
             Ok(calendars) => calendars,
             Err(e) => {

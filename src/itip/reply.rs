@@ -12,8 +12,8 @@
 
 use super::object::{self, Doc, Key, Node};
 use super::request::{is_instance, position};
-use super::{Context, Decision, Outcome, Reason, build, organizer_of, trust};
-use crate::calendar::{CalAddress, PartStat};
+use super::{Context, Decision, Outcome, Outgoing, Reason, build, organizer_of, trust};
+use crate::calendar::{CalAddress, Method, PartStat};
 use calcard::icalendar::{
     ICalendarComponent, ICalendarComponentType, ICalendarEntry, ICalendarParameterName,
     ICalendarProperty, ICalendarValue,
@@ -257,7 +257,15 @@ pub fn process_reply(cx: &Context<'_>) -> Decision {
     if applied.is_empty() {
         let skip = skips.into_iter().max().unwrap_or(Skip::Invalid);
         let (code, text) = skip.reason();
-        return Decision::nothing(code, text);
+        let mut decision = Decision::nothing(code, text);
+        if skip == Skip::OutOfDate {
+            // RFC 5546 §5.2.2: an answer to an old version is treated like a REFRESH, so the
+            // attendee gets the current version to answer.
+            decision
+                .replies
+                .push(current_version(cx, &stored, &organizer, &replier));
+        }
+        return decision;
     }
     let doc: Doc = doc;
     Decision {
@@ -269,6 +277,31 @@ pub fn process_reply(cx: &Context<'_>) -> Decision {
         },
         store: Some(doc.to_ical()),
         replies: Vec::new(),
+    }
+}
+
+/// The current version of the object as a REQUEST to one attendee.
+fn current_version(
+    cx: &Context<'_>,
+    stored: &Doc,
+    organizer: &CalAddress,
+    to: &CalAddress,
+) -> Outgoing {
+    let zones = cx.zones();
+    let master = stored.master().or_else(|| stored.items().first().copied());
+    let comp = master.map(|m| &stored.nodes[m].comp);
+    Outgoing {
+        from: organizer.clone(),
+        to: to.clone(),
+        to_name: None,
+        method: Method::Request,
+        partstat: None,
+        recurrence_id: None,
+        uid: cx.incoming.view.uid.to_string(),
+        sequence: comp.map(object::sequence).unwrap_or(0),
+        dtstamp: cx.incoming.view.main().dtstamp.clone(),
+        summary: comp.and_then(|c| object::text(c, &ICalendarProperty::Summary)),
+        ical: build::request_copy(stored, None, &zones, cx.now),
     }
 }
 
