@@ -114,10 +114,7 @@ pub fn process_add(cx: &Context<'_>) -> Decision {
         rid.name = ICalendarProperty::RecurrenceId;
         let master_comp = &mut doc.nodes[master].comp;
         master_comp.entries.push(rdate);
-        object::set_line(master_comp, &format!("SEQUENCE:{}", key.sequence));
-        if !key.dtstamp.is_empty() {
-            object::set_line(master_comp, &format!("DTSTAMP:{}", key.dtstamp));
-        }
+        object::set_key(master_comp, &key);
         let mut instance = comp.clone();
         object::strip_transport_data(&mut instance);
         instance.entries.push(rid);

@@ -19,10 +19,7 @@ use chrono::NaiveDate;
 /// Marks a component cancelled with the CANCEL's ordering key.
 fn tombstone(comp: &mut ICalendarComponent, key: &Key) {
     object::set_line(comp, "STATUS:CANCELLED");
-    object::set_line(comp, &format!("SEQUENCE:{}", key.sequence));
-    if !key.dtstamp.is_empty() {
-        object::set_line(comp, &format!("DTSTAMP:{}", key.dtstamp));
-    }
+    object::set_key(comp, key);
 }
 
 /// CANCEL received.
@@ -273,13 +270,7 @@ fn cancel_range(doc: &mut Doc, rid: &Rid, key: &Key, zones: &object::Zones<'_>) 
             rule.count = None;
         }
     }
-    object::set_line(
-        master,
-        &format!("SEQUENCE:{}", key.sequence.max(object::sequence(master))),
-    );
-    if !key.dtstamp.is_empty() {
-        object::set_line(master, &format!("DTSTAMP:{}", key.dtstamp));
-    }
+    object::set_key(master, key);
     for i in doc.items() {
         if let Some(r) = zones.rid(&doc.nodes[i].comp)
             && &r >= rid

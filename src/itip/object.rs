@@ -217,11 +217,23 @@ pub fn set_line(comp: &mut ICalendarComponent, content: &str) {
     }
 }
 
-/// SEQUENCE, 0 when absent (RFC 5545 §3.8.7.4); negative values count as 0.
+/// SEQUENCE, 0 when absent (RFC 5545 §3.8.7.4); negative values count as 0. Outlook's
+/// `X-MICROSOFT-CDO-APPT-SEQUENCE` stands in when SEQUENCE is missing (checklist #26).
 pub fn sequence(comp: &ICalendarComponent) -> i64 {
-    comp.property(&ICalendarProperty::Sequence)
-        .and_then(|e| e.values.first())
-        .and_then(ICalendarValue::as_integer)
+    let integer = |name: &ICalendarProperty| {
+        comp.property(name)
+            .and_then(|e| e.values.first())
+            .and_then(|v| match v {
+                ICalendarValue::Integer(i) => Some(*i),
+                other => other.as_text().and_then(|t| t.trim().parse().ok()),
+            })
+    };
+    integer(&ICalendarProperty::Sequence)
+        .or_else(|| {
+            integer(&ICalendarProperty::Other(
+                "X-MICROSOFT-CDO-APPT-SEQUENCE".into(),
+            ))
+        })
         .unwrap_or(0)
         .max(0)
 }
@@ -231,11 +243,14 @@ pub fn dtstamp(comp: &ICalendarComponent) -> String {
     text(comp, &ICalendarProperty::Dtstamp).unwrap_or_default()
 }
 
-/// The ordering key of an organiser-originated component (RFC 5546 §2.1.5).
+/// The ordering key of an organiser-originated component (RFC 5546 §2.1.5): SEQUENCE, then
+/// DTSTAMP, then LAST-MODIFIED (Apple Calendar 11 changes only LAST-MODIFIED on some
+/// updates; sabre/vobject#462).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Key {
     pub sequence: i64,
     pub dtstamp: String,
+    pub last_modified: String,
 }
 
 impl Key {
@@ -244,7 +259,30 @@ impl Key {
         Key {
             sequence: sequence(comp),
             dtstamp: dtstamp(comp),
+            last_modified: text(comp, &ICalendarProperty::LastModified).unwrap_or_default(),
         }
+    }
+
+    /// The key of a reply: SEQUENCE and DTSTAMP only (what the organiser records per attendee).
+    pub fn of_reply(comp: &ICalendarComponent) -> Key {
+        Key {
+            sequence: sequence(comp),
+            dtstamp: dtstamp(comp),
+            last_modified: String::new(),
+        }
+    }
+}
+
+/// Writes `key` into a component (a tombstone, or a master an ADD or range CANCEL changed), so
+/// the stored object carries the ordering key of the last message applied to it.
+pub fn set_key(comp: &mut ICalendarComponent, key: &Key) {
+    set_line(comp, &format!("SEQUENCE:{}", key.sequence));
+    if !key.dtstamp.is_empty() {
+        set_line(comp, &format!("DTSTAMP:{}", key.dtstamp));
+    }
+    remove(comp, &ICalendarProperty::LastModified);
+    if !key.last_modified.is_empty() {
+        set_line(comp, &format!("LAST-MODIFIED:{}", key.last_modified));
     }
 }
 
@@ -620,10 +658,12 @@ BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\nEND:VEVENT\r\nE
         let a = Key {
             sequence: 1,
             dtstamp: "20270101T000000Z".into(),
+            last_modified: String::new(),
         };
         let b = Key {
             sequence: 0,
             dtstamp: "20280101T000000Z".into(),
+            last_modified: String::new(),
         };
         assert_eq!(order(&a, &b), Order::Newer);
         assert_eq!(order(&b, &a), Order::Older);

@@ -29,7 +29,11 @@ pub fn received_key(entry: &ICalendarEntry) -> Option<Key> {
         .parse()
         .ok()?;
     let dtstamp = object::param(entry, &object::x_param(RECEIVED_DTSTAMP)).unwrap_or_default();
-    Some(Key { sequence, dtstamp })
+    Some(Key {
+        sequence,
+        dtstamp,
+        last_modified: String::new(),
+    })
 }
 
 /// Why a reply component was not applied; the most telling one names the outcome.
@@ -344,7 +348,7 @@ fn apply(
     if object::is_cancelled(target) {
         return Err(Skip::Cancelled);
     }
-    let key = Key::of(reply);
+    let key = Key::of_reply(reply);
     let at = match object::attendee_index(target, replier) {
         Some(at) => at,
         None => {
