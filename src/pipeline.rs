@@ -28,29 +28,38 @@ pub const MAX_CALENDAR_PARTS: usize = 16;
 pub struct Mailbox {
     /// The account address, the store's key for this mailbox.
     pub account: String,
+    /// Who the mailbox is and how it behaves.
     pub identity: Identity,
+    /// Its resource policy.
     pub policy: Policy,
 }
 
 /// One reply the pipeline queued (or, in a dry run, would queue).
 #[derive(Debug, Clone)]
 pub struct ReplyReport {
+    /// What the engine decided to send.
     pub outgoing: Outgoing,
+    /// The message as composed for SMTP.
     pub composed: Composed,
 }
 
 /// What happened to one calendar object of the message.
 #[derive(Debug, Clone)]
 pub struct PartReport {
+    /// The outcome recorded in the ledger.
     pub result: PartResult,
+    /// The replies it queued.
     pub replies: Vec<ReplyReport>,
 }
 
 /// What happened to one message.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// The message's Message-ID, if it has one.
     pub message_id: Option<String>,
+    /// Whether the store changed (a message already in the ledger changes nothing).
     pub commit: CommitResult,
+    /// One report per calendar object acted on.
     pub parts: Vec<PartReport>,
 }
 

@@ -144,6 +144,7 @@ const REPLY_COPIES: [ICalendarProperty; 9] = [
 
 /// One reported component of a REPLY: which component of the request, and the answer.
 pub struct Answer<'a> {
+    /// The component answered (of the request, or of the merged stored object).
     pub comp: &'a ICalendarComponent,
     /// The answer; `None` for an error reply (RFC 5546 §4.4.10), which carries only a
     /// REQUEST-STATUS.

@@ -78,7 +78,9 @@ impl fmt::Display for Outcome {
 /// Why the engine decided what it did: a stable code and a sentence for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reason {
+    /// A stable code (`stale`, `untrusted_sender`, ...) for scripts and metrics.
     pub code: &'static str,
+    /// A sentence for people.
     pub text: String,
 }
 
@@ -143,10 +145,13 @@ impl Identity {
 /// One incoming iTIP object.
 #[derive(Debug, Clone)]
 pub struct Incoming<'a> {
+    /// The object as parsed.
     pub ical: &'a ICalendar,
+    /// Its scheduling facts.
     pub view: &'a SchedulingView,
     /// The Content-Type `method` parameter of the part it came in, if any.
     pub method_param: Option<&'a str>,
+    /// Who sent the message.
     pub sender: &'a SenderFacts,
     /// The object came as vCalendar 1.0 (`text/x-vcalendar`, a `.vcs` part, `VERSION:1.0`),
     /// possibly already converted to iCalendar: it has no METHOD and [`vcal`] infers one.
@@ -158,30 +163,39 @@ pub struct Incoming<'a> {
 pub struct Outgoing {
     /// Which of this mailbox's addresses sends it (the one that was invited).
     pub from: CalAddress,
+    /// The calendar user it goes to (the ORGANIZER for a REPLY).
     pub to: CalAddress,
+    /// That recipient's display name, if known.
     pub to_name: Option<String>,
+    /// The iTIP method of the message.
     pub method: Method,
     /// The PARTSTAT a REPLY carries (of its first component).
     pub partstat: Option<PartStat>,
     /// The RECURRENCE-ID of a reply about one instance only.
     pub recurrence_id: Option<String>,
+    /// The UID the message is about.
     pub uid: String,
     /// The SEQUENCE being answered (echoed, never incremented).
     pub sequence: i64,
     /// The DTSTAMP of the message being answered: with the rest, it makes the reply's
     /// Message-ID deterministic.
     pub dtstamp: Option<String>,
+    /// The SUMMARY, for the subject line.
     pub summary: Option<String>,
+    /// The iTIP object itself.
     pub ical: ICalendar,
 }
 
 /// What the engine decided.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
+    /// What happened.
     pub outcome: Outcome,
+    /// Why.
     pub reason: Reason,
     /// The object to store, when the store changes.
     pub store: Option<ICalendar>,
+    /// The messages to send.
     pub replies: Vec<Outgoing>,
     /// The method the message was handled as (inferred for vCalendar objects).
     pub method: Option<Method>,
@@ -213,10 +227,15 @@ impl Decision {
 
 /// Everything one decision reads, handed to the method handlers.
 pub struct Context<'a> {
+    /// The stored object for the UID, if any.
     pub stored: Option<&'a ICalendar>,
+    /// The message being decided.
     pub incoming: &'a Incoming<'a>,
+    /// Who this mailbox is and how it behaves.
     pub me: &'a Identity,
+    /// The policy's answer to a request.
     pub policy: &'a PolicyAnswer,
+    /// The clock, as an argument.
     pub now: DateTime<Utc>,
 }
 

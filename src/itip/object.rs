@@ -27,7 +27,9 @@ pub const MAX_EXPANDED_INSTANCES: usize = 10_000;
 /// One component with its sub-components (VALARM under VEVENT, STANDARD under VTIMEZONE).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
+    /// The component's own properties (its `component_ids` are unused here).
     pub comp: ICalendarComponent,
+    /// Its sub-components.
     pub children: Vec<Node>,
 }
 
@@ -248,8 +250,11 @@ pub fn dtstamp(comp: &ICalendarComponent) -> String {
 /// updates; sabre/vobject#462).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Key {
+    /// SEQUENCE (0 when absent).
     pub sequence: i64,
+    /// DTSTAMP, UTC basic form; empty when absent.
     pub dtstamp: String,
+    /// LAST-MODIFIED, UTC basic form; empty when absent.
     pub last_modified: String,
 }
 
@@ -295,8 +300,11 @@ impl std::fmt::Display for Key {
 /// How a new key compares with a stored one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
+    /// The new key is higher: apply.
     Newer,
+    /// The same key: a duplicate.
     Same,
+    /// The new key is lower: stale.
     Older,
 }
 
@@ -395,8 +403,11 @@ pub fn attendees(comp: &ICalendarComponent) -> Vec<(CalAddress, &ICalendarEntry)
 /// floating ones. Different spellings of one instance (UTC, another zone) compare equal.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Rid {
+    /// An all-day instance, `YYYYMMDD`.
     Date(String),
+    /// A zoned or UTC instance, seconds since the epoch.
     Instant(i64),
+    /// A floating (local) instance.
     Floating(NaiveDateTime),
 }
 

@@ -16,7 +16,9 @@ pub const MAX_INSTANCES: usize = 2_000;
 /// One busy interval, in UTC seconds, end exclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Busy {
+    /// Start, UTC seconds.
     pub start: i64,
+    /// End (exclusive), UTC seconds.
     pub end: i64,
 }
 
