@@ -1,6 +1,9 @@
 //! The command line (clap). Each command parses its arguments and calls into the library;
 //! no business logic lives here.
 
+pub mod process;
+pub mod show;
+
 use crate::config::Config;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -25,11 +28,17 @@ pub enum Command {
         #[arg(long, default_value = "/etc/imipd/imipd.toml")]
         config: PathBuf,
     },
-    /// Show what a store holds: the ledger, the outbox, the dead letters or the objects,
-    /// one JSON object per line.
+    /// Apply message files to a store exactly as the daemon would for a message arriving at
+    /// MAILBOX, and print one JSON object per calendar object acted on.
     ///
+    /// Example: imipd process --store ./state --mailbox room1@example.test --now 2027-01-02T08:00:00Z invite.eml
+    Process(process::ProcessArgs),
+    /// Print the objects a store holds, or with --ledger, --outbox, --dead or --objects its
+    /// bookkeeping, one JSON object per line.
+    ///
+    /// Example: imipd show --store ./state --mailbox room1@example.test --format json
     /// Example: imipd show --store /var/lib/imipd --ledger
-    Show(crate::store::cli::ShowArgs),
+    Show(show::ShowArgs),
     /// Export, import or verify a store.
     Store {
         #[command(subcommand)]
@@ -51,7 +60,8 @@ fn init_logging() {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Show(args) => crate::store::cli::show(&args),
+        Command::Process(args) => process::run(&args),
+        Command::Show(args) => show::run(&args),
         Command::Store { command } => crate::store::cli::run(&command),
         Command::Run { config } => {
             init_logging();

@@ -2,46 +2,65 @@
 //! commit in one store transaction. The daemon and the `process` command both call
 //! [`process_message`], so what the command prints is what the daemon does.
 
-use crate::calendar::{self, ICalendar, SchedulingView};
+use crate::calendar::{self, ICalendar, Method, PartStat, SchedulingView};
+use crate::itip::object::Doc;
 use crate::itip::{self, Decision, Identity, Incoming, Outcome, Outgoing};
 use crate::mail::{self, Composed, ReplyMail};
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyAnswer, busy};
 use crate::store::{
     Checkpoint, Commit, CommitResult, InstanceOrder, LedgerEntry, MessageKey, PartResult, Store,
     StoreError, StoredObject, Tombstone,
 };
+use calcard::common::IanaString;
+use calcard::icalendar::{ICalendarProperty, ICalendarValue};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
+
+/// The largest calendar part processed (RFC 5546 §3.6.23, 3.10): real invitations, even
+/// long series with many overrides and time zones, stay far below it.
+pub const MAX_CALENDAR_BYTES: usize = 1024 * 1024;
+
+/// The most calendar parts of one message processed.
+pub const MAX_CALENDAR_PARTS: usize = 16;
 
 /// The mailbox a message arrived at.
 #[derive(Debug, Clone)]
 pub struct Mailbox {
     /// The account address, the store's key for this mailbox.
     pub account: String,
+    /// Who the mailbox is and how it behaves.
     pub identity: Identity,
+    /// Its resource policy.
     pub policy: Policy,
 }
 
 /// One reply the pipeline queued (or, in a dry run, would queue).
 #[derive(Debug, Clone)]
 pub struct ReplyReport {
+    /// What the engine decided to send.
     pub outgoing: Outgoing,
+    /// The message as composed for SMTP.
     pub composed: Composed,
 }
 
 /// What happened to one calendar object of the message.
 #[derive(Debug, Clone)]
 pub struct PartReport {
+    /// The outcome recorded in the ledger.
     pub result: PartResult,
+    /// The replies it queued.
     pub replies: Vec<ReplyReport>,
 }
 
 /// What happened to one message.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// The message's Message-ID, if it has one.
     pub message_id: Option<String>,
+    /// Whether the store changed (a message already in the ledger changes nothing).
     pub commit: CommitResult,
+    /// One report per calendar object acted on.
     pub parts: Vec<PartReport>,
 }
 
@@ -122,7 +141,30 @@ fn decide(
     // Objects changed earlier in this same message, by UID: later parts see them.
     let mut pending: HashMap<String, ICalendar> = HashMap::new();
     let mut seen = HashSet::new();
-    for part in &extracted.parts {
+    for (count, part) in extracted.parts.iter().enumerate() {
+        if count >= MAX_CALENDAR_PARTS {
+            reports.push(result(
+                part.index,
+                part.method_param.clone(),
+                None,
+                Outcome::Rejected,
+                format!("too_many_parts: only the first {MAX_CALENDAR_PARTS} calendar parts of a message are processed"),
+            ));
+            break;
+        }
+        if part.text.len() > MAX_CALENDAR_BYTES {
+            reports.push(result(
+                part.index,
+                part.method_param.clone(),
+                None,
+                Outcome::Rejected,
+                format!(
+                    "too_large: the calendar part holds {} bytes, more than the {MAX_CALENDAR_BYTES} accepted (REQUEST-STATUS 3.10)",
+                    part.text.len()
+                ),
+            ));
+            continue;
+        }
         let calendars = match calendar::parse(&part.text) {
             Ok(calendars) => calendars,
             Err(e) => {
@@ -136,7 +178,21 @@ fn decide(
                 continue;
             }
         };
-        for ical in calendars {
+        if calendars.len() > 1 {
+            // RFC 5546 §3.1: one iTIP message is one VCALENDAR (checklist #9).
+            reports.push(result(
+                part.index,
+                part.method_param.clone(),
+                None,
+                Outcome::Rejected,
+                format!(
+                    "several_calendars: the part holds {} VCALENDAR objects; an iTIP part must hold exactly one",
+                    calendars.len()
+                ),
+            ));
+            continue;
+        }
+        for ical in calendars.iter().flat_map(split_publish) {
             let view = match SchedulingView::new(&ical) {
                 Ok(view) => view,
                 Err(e) => {
@@ -177,11 +233,17 @@ fn decide(
                 view: &view,
                 method_param: part.method_param.as_deref(),
                 sender: &extracted.sender,
+                vcalendar: is_vcalendar_part(part),
             };
-            let answer = mailbox.policy.evaluate();
+            let answer = policy_answer(store, mailbox, &incoming, now)?;
             let decision: Decision =
                 itip::process(stored.as_ref(), &incoming, &mailbox.identity, &answer, now);
-            let method = itip::effective_method(&incoming).map(|m| m.to_string());
+            let method = decision
+                .method
+                .as_ref()
+                .or(itip::effective_method(&incoming).as_ref())
+                .map(|m| m.to_string())
+                .or_else(|| part.method_param.clone());
             let mut report = result(
                 part.index,
                 method,
@@ -249,36 +311,163 @@ fn stored_object(uid: String, ical: &ICalendar, now: DateTime<Utc>) -> StoredObj
     object
 }
 
-fn compose(
+/// Whether a part carries vCalendar 1.0: by its type, its file name, or its VERSION line.
+fn is_vcalendar_part(part: &mail::CalendarPart) -> bool {
+    part.content_type == "text/x-vcalendar"
+        || part
+            .file_name
+            .as_deref()
+            .is_some_and(|n| n.to_ascii_lowercase().ends_with(".vcs"))
+        || part
+            .text
+            .lines()
+            .any(|l| l.trim().eq_ignore_ascii_case("VERSION:1.0"))
+}
+
+/// A PUBLISH may carry several UIDs (RFC 6047 §4.4): each is processed on its own. Every
+/// other object is returned as it is (several UIDs there are refused by the engine's view).
+fn split_publish(ical: &ICalendar) -> Vec<ICalendar> {
+    let doc = Doc::from_ical(ical);
+    let is_publish = SchedulingView::new(ical).is_err()
+        && doc.root.iter().any(|e| {
+            e.name == ICalendarProperty::Method
+                && e.values
+                    .first()
+                    .and_then(|v| match v {
+                        ICalendarValue::Method(m) => Some(m.as_str() == "PUBLISH"),
+                        other => other.as_text().map(|t| t.eq_ignore_ascii_case("PUBLISH")),
+                    })
+                    .unwrap_or(false)
+        });
+    if !is_publish {
+        return vec![ical.clone()];
+    }
+    let mut uids: Vec<String> = Vec::new();
+    for index in doc.items() {
+        if let Some(uid) = doc.nodes[index].comp.uid()
+            && !uids.iter().any(|u| u == uid)
+        {
+            uids.push(uid.to_string());
+        }
+    }
+    uids.iter()
+        .map(|uid| {
+            let nodes = doc
+                .nodes
+                .iter()
+                .filter(|n| {
+                    !n.comp.component_type.is_scheduling_object() || n.comp.uid() == Some(uid)
+                })
+                .cloned()
+                .collect();
+            Doc {
+                root: doc.root.clone(),
+                nodes,
+            }
+            .to_ical()
+        })
+        .collect()
+}
+
+/// The policy's answer for a request: accept when free, decline when the request's time
+/// overlaps another stored object this mailbox is busy for (any instance, from `now` on).
+/// Messages that book nothing get the policy's plain answer.
+fn policy_answer(
+    store: &Store,
     mailbox: &Mailbox,
-    outgoing: &Outgoing,
-    in_reply_to: Option<&str>,
+    incoming: &Incoming<'_>,
     now: DateTime<Utc>,
-) -> Result<Composed, mail::compose::ComposeError> {
-    let partstat = outgoing
-        .partstat
-        .as_ref()
-        .map_or("NEEDS-ACTION", |p| p.as_str());
-    let verb = match partstat {
-        "ACCEPTED" => "Accepted",
-        "DECLINED" => "Declined",
-        "TENTATIVE" => "Tentative",
-        _ => "Updated",
-    };
+) -> Result<PolicyAnswer, StoreError> {
+    let books = matches!(
+        itip::effective_method(incoming),
+        Some(Method::Request | Method::Add) | None
+    );
+    if !books {
+        return Ok(mailbox.policy.evaluate());
+    }
+    let me = &mailbox.identity.addresses;
+    let request = busy::intervals(incoming.ical, me);
+    if request.is_empty() {
+        return Ok(mailbox.policy.evaluate());
+    }
+    let mut taken = Vec::new();
+    for (_, object) in store.objects(Some(&mailbox.account))? {
+        if object.uid == incoming.view.uid.as_str() {
+            continue;
+        }
+        if let Ok(calendars) = calendar::parse(&object.ical) {
+            for ical in &calendars {
+                taken.extend(busy::intervals(ical, me));
+            }
+        }
+    }
+    Ok(mailbox
+        .policy
+        .evaluate_request(&request, &taken, now.timestamp()))
+}
+
+/// The subject and the human text of an outgoing message.
+fn wording(mailbox: &Mailbox, outgoing: &Outgoing) -> (String, String) {
     let summary = outgoing.summary.as_deref().unwrap_or("(no title)");
     let who = mailbox
         .identity
         .name
         .clone()
         .unwrap_or_else(|| outgoing.from.email().to_string());
+    match outgoing.method {
+        Method::Reply => {
+            let verb = match outgoing.partstat.as_ref().map(PartStat::as_str) {
+                Some("ACCEPTED") => "Accepted",
+                Some("DECLINED") => "Declined",
+                Some("TENTATIVE") => "Tentative",
+                None => "Not booked",
+                _ => "Updated",
+            };
+            (
+                format!("{verb}: {summary}"),
+                format!("{who} {}: {summary}\r\n", verb.to_lowercase()),
+            )
+        }
+        Method::Refresh => (
+            format!("Refresh: {summary}"),
+            format!("{who} asks for the current version of: {summary}\r\n"),
+        ),
+        Method::Request => (
+            format!("Invitation: {summary}"),
+            format!("The current version of: {summary}\r\n"),
+        ),
+        Method::DeclineCounter => (
+            format!("Proposal declined: {summary}"),
+            format!("{who} declined the proposed change to: {summary}\r\n"),
+        ),
+        ref other => (
+            format!("{other}: {summary}"),
+            format!("{other}: {summary}\r\n"),
+        ),
+    }
+}
+
+fn compose(
+    mailbox: &Mailbox,
+    outgoing: &Outgoing,
+    in_reply_to: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Composed, mail::compose::ComposeError> {
+    // The decision part of the deterministic Message-ID: the PARTSTAT of a REPLY; for the
+    // organiser's messages the method and the recipient (one REFRESH answer per attendee).
+    let decision = match &outgoing.partstat {
+        Some(partstat) => partstat.as_str().to_string(),
+        None => format!("{}:{}", outgoing.method, outgoing.to.email()),
+    };
+    let (subject, text) = wording(mailbox, outgoing);
     mail::compose_imip(&ReplyMail {
         from: outgoing.from.clone(),
         from_name: mailbox.identity.name.clone(),
         to: outgoing.to.clone(),
         to_name: outgoing.to_name.clone(),
         method: outgoing.method.clone(),
-        subject: format!("{verb}: {summary}"),
-        text: format!("{who} {}: {summary}\r\n", verb.to_lowercase()),
+        subject,
+        text,
         ical: calendar::write(&outgoing.ical),
         in_reply_to: in_reply_to.map(str::to_string),
         message_id: mail::reply_message_id(
@@ -287,7 +476,7 @@ fn compose(
             outgoing.recurrence_id.as_deref(),
             outgoing.sequence,
             outgoing.dtstamp.as_deref(),
-            partstat,
+            &decision,
         ),
         date: now.into(),
     })

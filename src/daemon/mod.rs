@@ -106,10 +106,7 @@ async fn watch_mailbox(
 ) {
     let mailbox = Mailbox {
         account: config.address.clone(),
-        identity: Identity {
-            addresses: config.addresses(),
-            name: config.name.clone(),
-        },
+        identity: Identity::new(config.addresses(), config.name.clone()),
         policy: config.policy.clone(),
     };
     let mut delay = Duration::from_secs(1);

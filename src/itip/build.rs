@@ -1,19 +1,24 @@
-//! Builds the objects the engine returns: the attendee's stored copy and the REPLY.
+//! Writes the iTIP objects the engine sends: REPLY (RFC 5546 §3.2.3), REFRESH (§3.2.6), the
+//! REQUEST that answers a REFRESH (§3.2.2), and DECLINECOUNTER (§3.2.8).
+//!
+//! Every outgoing object has a fresh DTSTAMP (`now`), echoes the SEQUENCE it answers (never
+//! incremented, §2.1.4), carries the VTIMEZONEs it uses, and never carries VALARM or the
+//! CalDAV scheduling parameters (RFC 6638 §7).
 
-use crate::calendar::view::{Instance, address_of};
+use super::object::{self, Doc, Node};
 use crate::calendar::{CalAddress, ICalendar, PartStat};
-use calcard::common::PartialDateTime;
 use calcard::icalendar::{
-    ICalendarComponent, ICalendarComponentType, ICalendarEntry, ICalendarMethod,
-    ICalendarParameter, ICalendarParameterName, ICalendarParameterValue,
-    ICalendarParticipationStatus, ICalendarProperty, ICalendarValue,
+    ICalendarComponent, ICalendarComponentType, ICalendarEntry, ICalendarParameter,
+    ICalendarParameterName, ICalendarParameterValue, ICalendarParticipationStatus,
+    ICalendarProperty,
 };
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Utc};
 
 /// The product identifier of everything imipd writes.
 pub const PRODID: &str = "-//imipd//imipd 0.1//EN";
 
-fn partstat_param(partstat: &PartStat) -> ICalendarParameter {
+/// The PARTSTAT parameter for `partstat`.
+pub fn partstat_param(partstat: &PartStat) -> ICalendarParameter {
     let value = match partstat {
         PartStat::NeedsAction => {
             ICalendarParameterValue::Partstat(ICalendarParticipationStatus::NeedsAction)
@@ -44,160 +49,290 @@ fn partstat_param(partstat: &PartStat) -> ICalendarParameter {
     }
 }
 
-/// ME's ATTENDEE line with the new PARTSTAT and without RSVP (an answer asks for none).
-fn answered(entry: &ICalendarEntry, partstat: &PartStat) -> ICalendarEntry {
-    let mut params: Vec<ICalendarParameter> = entry
+/// Sets PARTSTAT on an ATTENDEE entry, keeping every other parameter.
+pub fn set_partstat(entry: &mut ICalendarEntry, partstat: &PartStat) {
+    entry
         .params
+        .retain(|p| p.name != ICalendarParameterName::Partstat);
+    entry.params.push(partstat_param(partstat));
+}
+
+/// The ATTENDEE line of an answer: PARTSTAT set (or, for an error reply, removed), RSVP and
+/// the bookkeeping parameters gone.
+fn answered(entry: &ICalendarEntry, partstat: Option<&PartStat>) -> ICalendarEntry {
+    let mut entry = entry.clone();
+    entry.params.retain(|p| {
+        !matches!(
+            &p.name,
+            ICalendarParameterName::Rsvp
+                | ICalendarParameterName::ScheduleAgent
+                | ICalendarParameterName::ScheduleStatus
+                | ICalendarParameterName::ScheduleForceSend
+        ) && !matches!(&p.name, ICalendarParameterName::Other(n) if n.starts_with("X-RECEIVED"))
+    });
+    match partstat {
+        Some(partstat) => set_partstat(&mut entry, partstat),
+        None => entry
+            .params
+            .retain(|p| p.name != ICalendarParameterName::Partstat),
+    }
+    entry
+}
+
+/// A new VCALENDAR root with METHOD.
+fn root(method: &str) -> Vec<ICalendarEntry> {
+    [
+        format!("PRODID:{PRODID}"),
+        "VERSION:2.0".to_string(),
+        format!("METHOD:{method}"),
+    ]
+    .iter()
+    .filter_map(|l| object::line(l))
+    .collect()
+}
+
+/// The VTIMEZONEs of `source` whose TZID the components use.
+fn zones_used(source: &Doc, components: &[Node]) -> Vec<Node> {
+    let used: Vec<String> = components
         .iter()
-        .filter(|p| {
-            !matches!(
-                p.name,
-                ICalendarParameterName::Partstat | ICalendarParameterName::Rsvp
-            )
+        .flat_map(|n| n.comp.entries.iter())
+        .filter_map(|e| object::param(e, &ICalendarParameterName::Tzid))
+        .collect();
+    source
+        .zones()
+        .filter(|z| {
+            object::text(&z.comp, &ICalendarProperty::Tzid).is_some_and(|t| used.contains(&t))
         })
         .cloned()
-        .collect();
-    params.push(partstat_param(partstat));
-    ICalendarEntry {
-        name: entry.name.clone(),
-        params,
-        values: entry.values.clone(),
+        .collect()
+}
+
+fn assemble(method: &str, source: &Doc, components: Vec<Node>) -> ICalendar {
+    let mut nodes = zones_used(source, &components);
+    nodes.extend(components);
+    Doc {
+        root: root(method),
+        nodes,
+    }
+    .to_ical()
+}
+
+fn copy(from: &ICalendarComponent, to: &mut ICalendarComponent, names: &[ICalendarProperty]) {
+    for name in names {
+        to.entries
+            .extend(from.entries.iter().filter(|e| &e.name == name).cloned());
     }
 }
 
-fn is_me(entry: &ICalendarEntry, me: &CalAddress) -> bool {
-    entry.name == ICalendarProperty::Attendee && address_of(entry).as_ref() == Some(me)
+fn dtstamp_entry(now: DateTime<Utc>) -> Option<ICalendarEntry> {
+    object::line(&format!("DTSTAMP:{}", object::stamp(now)))
 }
 
-/// The stored attendee copy: the organiser's object without METHOD, with ME's PARTSTAT set in
-/// every component that lists ME.
-pub fn attendee_copy(ical: &ICalendar, me: &CalAddress, partstat: &PartStat) -> ICalendar {
-    let mut copy = ical.clone();
-    if let Some(root) = copy.components.first_mut() {
-        root.entries.retain(|e| e.name != ICalendarProperty::Method);
-    }
-    for component in &mut copy.components {
-        for entry in &mut component.entries {
-            if is_me(entry, me) {
-                *entry = answered(entry, partstat);
-            }
-        }
-    }
-    copy
-}
-
-fn utc_stamp(now: DateTime<Utc>) -> PartialDateTime {
-    PartialDateTime {
-        year: u16::try_from(now.year()).ok(),
-        month: Some(now.month() as u8),
-        day: Some(now.day() as u8),
-        hour: Some(now.hour() as u8),
-        minute: Some(now.minute() as u8),
-        second: Some(now.second() as u8),
-        tz_hour: Some(0),
-        tz_minute: Some(0),
-        tz_minus: false,
-    }
-}
-
-fn text_entry(name: ICalendarProperty, text: &str) -> ICalendarEntry {
-    ICalendarEntry {
-        name,
-        params: Vec::new(),
-        values: vec![ICalendarValue::Text(text.to_string())],
-    }
-}
-
-/// The properties a REPLY repeats from the request, as the organiser's client (Google in
-/// particular) needs them to match the answer to its event.
-const REPLY_COPIES: [ICalendarProperty; 7] = [
+/// The properties a REPLY repeats from the request, as organisers' clients (Google in
+/// particular) need them to match the answer to their event.
+const REPLY_COPIES: [ICalendarProperty; 9] = [
     ICalendarProperty::Uid,
     ICalendarProperty::RecurrenceId,
     ICalendarProperty::Sequence,
     ICalendarProperty::Dtstart,
     ICalendarProperty::Dtend,
+    ICalendarProperty::Duration,
+    ICalendarProperty::Due,
     ICalendarProperty::Summary,
     ICalendarProperty::Organizer,
 ];
 
-/// A REPLY (RFC 5546 §3.2.3) for the instance `main` of `request`, carrying only ME's
-/// ATTENDEE line, a fresh DTSTAMP, and the time zones the request defined.
-pub fn reply(
-    request: &ICalendar,
-    main: &Instance,
-    me: &CalAddress,
-    partstat: &PartStat,
-    now: DateTime<Utc>,
-) -> ICalendar {
-    let source = &request.components[main.index];
-    let mut entries = Vec::new();
-    for name in &REPLY_COPIES {
-        entries.extend(source.entries.iter().filter(|e| &e.name == name).cloned());
-    }
-    entries.push(ICalendarEntry {
-        name: ICalendarProperty::Dtstamp,
-        params: Vec::new(),
-        values: vec![ICalendarValue::PartialDateTime(Box::new(utc_stamp(now)))],
-    });
-    entries.extend(
-        source
-            .entries
-            .iter()
-            .filter(|e| is_me(e, me))
-            .map(|e| answered(e, partstat)),
-    );
-    let timezones: Vec<ICalendarComponent> = request
-        .components
-        .iter()
-        .filter(|c| c.component_type == ICalendarComponentType::VTimezone)
-        .cloned()
-        .collect();
-    let mut components = vec![ICalendarComponent {
-        component_type: ICalendarComponentType::VCalendar,
-        entries: vec![
-            text_entry(ICalendarProperty::Prodid, PRODID),
-            text_entry(ICalendarProperty::Version, "2.0"),
-            ICalendarEntry {
-                name: ICalendarProperty::Method,
-                params: Vec::new(),
-                values: vec![ICalendarValue::Method(ICalendarMethod::Reply)],
-            },
-        ],
-        component_ids: Vec::new(),
-    }];
-    // VTIMEZONE sub-components (STANDARD/DAYLIGHT) are copied with their own children,
-    // renumbered into the new object.
-    for tz in timezones {
-        let id = append_tree(&mut components, request, &tz);
-        components[0].component_ids.push(id);
-    }
-    let event_id = components.len() as u32;
-    components.push(ICalendarComponent {
-        component_type: source.component_type.clone(),
-        entries,
-        component_ids: Vec::new(),
-    });
-    components[0].component_ids.push(event_id);
-    ICalendar { components }
+/// One reported component of a REPLY: which component of the request, and the answer.
+pub struct Answer<'a> {
+    /// The component answered (of the request, or of the merged stored object).
+    pub comp: &'a ICalendarComponent,
+    /// The answer; `None` for an error reply (RFC 5546 §4.4.10), which carries only a
+    /// REQUEST-STATUS.
+    pub partstat: Option<PartStat>,
+    /// An explanation for the organiser (a decline's reason), sent as COMMENT.
+    pub comment: Option<String>,
+    /// A REQUEST-STATUS line value (`2.0;Success`), when the answer carries one.
+    pub request_status: Option<String>,
 }
 
-/// Appends `component` and its descendants (looked up in `from`) to `into`; returns its id.
-fn append_tree(
-    into: &mut Vec<ICalendarComponent>,
-    from: &ICalendar,
-    component: &ICalendarComponent,
-) -> u32 {
-    let id = into.len() as u32;
-    into.push(ICalendarComponent {
-        component_type: component.component_type.clone(),
-        entries: component.entries.clone(),
-        component_ids: Vec::new(),
-    });
-    for child in &component.component_ids {
-        if let Some(child) = from.components.get(*child as usize) {
-            let child_id = append_tree(into, from, child);
-            into[id as usize].component_ids.push(child_id);
+/// A REPLY carrying one component per answer, each with only ME's ATTENDEE line.
+pub fn reply(
+    source: &Doc,
+    me: &CalAddress,
+    answers: &[Answer<'_>],
+    now: DateTime<Utc>,
+) -> ICalendar {
+    let mut components = Vec::new();
+    for answer in answers {
+        let mut comp = ICalendarComponent::new(answer.comp.component_type.clone());
+        copy(answer.comp, &mut comp, &REPLY_COPIES);
+        comp.entries.extend(dtstamp_entry(now));
+        if let Some(index) = object::attendee_index(answer.comp, me) {
+            comp.entries.push(answered(
+                &answer.comp.entries[index],
+                answer.partstat.as_ref(),
+            ));
         }
+        if let Some(comment) = &answer.comment {
+            comp.entries
+                .extend(object::line(&format!("COMMENT:{}", escape_text(comment))));
+        }
+        if let Some(status) = &answer.request_status {
+            comp.entries
+                .extend(object::line(&format!("REQUEST-STATUS:{status}")));
+        }
+        components.push(Node {
+            comp,
+            children: Vec::new(),
+        });
     }
-    id
+    assemble("REPLY", source, components)
+}
+
+/// A REFRESH (RFC 5546 §3.2.6): UID, DTSTAMP, ORGANIZER, ME as the one ATTENDEE, and the
+/// RECURRENCE-ID asked about. No SEQUENCE, times, SUMMARY or STATUS.
+pub fn refresh(
+    source: &Doc,
+    comp: &ICalendarComponent,
+    me: &CalAddress,
+    now: DateTime<Utc>,
+) -> ICalendar {
+    let mut out = ICalendarComponent::new(comp.component_type.clone());
+    copy(
+        comp,
+        &mut out,
+        &[
+            ICalendarProperty::Uid,
+            ICalendarProperty::Organizer,
+            ICalendarProperty::RecurrenceId,
+        ],
+    );
+    out.entries.extend(dtstamp_entry(now));
+    match object::attendee_index(comp, me) {
+        Some(index) => {
+            let mut entry = comp.entries[index].clone();
+            entry.params.retain(|p| {
+                matches!(
+                    p.name,
+                    ICalendarParameterName::Cn | ICalendarParameterName::Cutype
+                )
+            });
+            out.entries.push(entry);
+        }
+        None => out
+            .entries
+            .extend(object::line(&format!("ATTENDEE:{}", me.uri()))),
+    }
+    assemble(
+        "REFRESH",
+        source,
+        vec![Node {
+            comp: out,
+            children: Vec::new(),
+        }],
+    )
+}
+
+/// The current object as a REQUEST (the answer to a REFRESH), with a fresh DTSTAMP, the
+/// SEQUENCE unchanged, and without this mailbox's bookkeeping parameters.
+pub fn request_copy(
+    stored: &Doc,
+    rid: Option<&object::Rid>,
+    zones: &object::Zones<'_>,
+    now: DateTime<Utc>,
+) -> ICalendar {
+    let mut components = Vec::new();
+    for index in stored.items() {
+        let node = &stored.nodes[index];
+        if let Some(rid) = rid
+            && zones.rid(&node.comp).as_ref() != Some(rid)
+        {
+            continue;
+        }
+        let mut comp = node.comp.clone();
+        for entry in &mut comp.entries {
+            if entry.name == ICalendarProperty::Attendee {
+                entry.params.retain(|p| {
+                    !matches!(&p.name, ICalendarParameterName::Other(n) if n.starts_with("X-RECEIVED"))
+                        && p.name != ICalendarParameterName::ScheduleStatus
+                });
+            }
+        }
+        comp.entries.retain(
+            |e| !matches!(&e.name, ICalendarProperty::Other(n) if n.starts_with("X-IMIPD")),
+        );
+        if let Some(stamp) = dtstamp_entry(now) {
+            object::set(&mut comp.entries, stamp);
+        }
+        components.push(Node {
+            comp,
+            children: Vec::new(),
+        });
+    }
+    if components.is_empty()
+        && let Some(master) = stored.master()
+    {
+        let mut comp = stored.nodes[master].comp.clone();
+        if let Some(stamp) = dtstamp_entry(now) {
+            object::set(&mut comp.entries, stamp);
+        }
+        components.push(Node {
+            comp,
+            children: Vec::new(),
+        });
+    }
+    assemble("REQUEST", stored, components)
+}
+
+/// A DECLINECOUNTER (RFC 5546 §3.2.8) to the attendee who countered: UID, the stored
+/// SEQUENCE echoed, ORGANIZER, that ATTENDEE, the RECURRENCE-ID countered, and a COMMENT.
+pub fn declinecounter(
+    stored: &Doc,
+    comp: &ICalendarComponent,
+    attendee: &ICalendarEntry,
+    rid: Option<&ICalendarEntry>,
+    now: DateTime<Utc>,
+) -> ICalendar {
+    let mut out = ICalendarComponent::new(comp.component_type.clone());
+    copy(
+        comp,
+        &mut out,
+        &[
+            ICalendarProperty::Uid,
+            ICalendarProperty::Sequence,
+            ICalendarProperty::Organizer,
+        ],
+    );
+    out.entries.extend(rid.cloned());
+    out.entries.extend(dtstamp_entry(now));
+    let mut attendee = attendee.clone();
+    attendee
+        .params
+        .retain(|p| matches!(p.name, ICalendarParameterName::Cn));
+    out.entries.push(attendee);
+    out.entries.extend(object::line(
+        "COMMENT:The proposed change was not accepted; the event stays as scheduled.",
+    ));
+    assemble(
+        "DECLINECOUNTER",
+        stored,
+        vec![Node {
+            comp: out,
+            children: Vec::new(),
+        }],
+    )
+}
+
+/// Escapes TEXT for a content line (RFC 5545 §3.3.11).
+pub fn escape_text(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace(';', "\\;")
+        .replace(',', "\\,")
+        .replace('\n', "\\n")
+        .replace('\r', "")
+}
+
+/// A component type is a VTODO.
+pub fn is_todo(comp: &ICalendarComponent) -> bool {
+    comp.component_type == ICalendarComponentType::VTodo
 }

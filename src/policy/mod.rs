@@ -5,7 +5,10 @@
 //! hours, series thresholds, who may book) live here; the current rule set is the
 //! unconditional one a bot mailbox uses: accept.
 
+pub mod busy;
+
 use crate::calendar::PartStat;
+use busy::Busy;
 
 /// The policy's answer for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,5 +50,21 @@ impl Policy {
     /// Answers a request.
     pub fn evaluate(&self) -> PolicyAnswer {
         PolicyAnswer::Accept
+    }
+
+    /// Answers a request that occupies `request` when the mailbox is already busy during
+    /// `busy`: accept when free, decline on conflict (any instance, from `now` on).
+    pub fn evaluate_request(&self, request: &[Busy], busy: &[Busy], now: i64) -> PolicyAnswer {
+        match busy::first_conflict(request, busy, now) {
+            None => self.evaluate(),
+            Some(conflict) => PolicyAnswer::Decline {
+                reason: format!(
+                    "Event conflict: the time from {} is already booked.",
+                    chrono::DateTime::from_timestamp(conflict.start, 0)
+                        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                        .unwrap_or_default()
+                ),
+            },
+        }
     }
 }

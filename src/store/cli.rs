@@ -13,16 +13,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// `imipd show` over the store's bookkeeping.
-#[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("view").required(true).args(["ledger", "outbox", "dead", "objects"])))]
-pub struct ShowArgs {
-    /// The store directory.
-    #[arg(long)]
-    pub store: PathBuf,
-    /// Only this mailbox (account address).
-    #[arg(long)]
-    pub mailbox: Option<String>,
+/// The bookkeeping views of `imipd show` (flattened into its arguments): at most one.
+#[derive(Debug, Clone, Default, Args)]
+#[command(group(clap::ArgGroup::new("view").multiple(false).args(["ledger", "outbox", "dead", "objects"])))]
+pub struct ViewArgs {
     /// The ledger of processed messages: IMAP identity, Message-ID, hash, outcome, reason.
     #[arg(long)]
     pub ledger: bool,
@@ -35,6 +29,13 @@ pub struct ShowArgs {
     /// The stored records of the objects (iCalendar text with the ordering metadata).
     #[arg(long)]
     pub objects: bool,
+}
+
+impl ViewArgs {
+    /// Whether one of the views was asked for.
+    pub fn any(&self) -> bool {
+        self.ledger || self.outbox || self.dead || self.objects
+    }
 }
 
 /// `imipd store …`.
@@ -99,8 +100,12 @@ fn print_lines(values: impl IntoIterator<Item = serde_json::Value>) -> ExitCode 
     ExitCode::SUCCESS
 }
 
-fn view(store: &Store, args: &ShowArgs) -> Result<Vec<serde_json::Value>, StoreError> {
-    let wanted = |mailbox: &str| args.mailbox.as_deref().is_none_or(|m| m == mailbox);
+fn view(
+    store: &Store,
+    mailbox: Option<&str>,
+    args: &ViewArgs,
+) -> Result<Vec<serde_json::Value>, StoreError> {
+    let wanted = |m: &str| mailbox.is_none_or(|wanted| wanted == m);
     Ok(if args.ledger {
         store
             .ledger()?
@@ -136,7 +141,7 @@ fn view(store: &Store, args: &ShowArgs) -> Result<Vec<serde_json::Value>, StoreE
             .collect()
     } else {
         store
-            .objects(args.mailbox.as_deref())?
+            .objects(mailbox)?
             .into_iter()
             .map(|(mailbox, object)| {
                 let mut value = json!(object);
@@ -148,12 +153,12 @@ fn view(store: &Store, args: &ShowArgs) -> Result<Vec<serde_json::Value>, StoreE
 }
 
 /// Runs `imipd show` with a store view.
-pub fn show(args: &ShowArgs) -> ExitCode {
-    let store = match open_existing(&args.store) {
+pub fn show(store: &Path, mailbox: Option<&str>, args: &ViewArgs) -> ExitCode {
+    let store = match open_existing(store) {
         Ok(store) => store,
         Err(e) => return fail(e),
     };
-    match view(&store, args) {
+    match view(&store, mailbox, args) {
         Ok(values) => print_lines(values),
         Err(e) => fail(e),
     }
