@@ -175,12 +175,21 @@ pub fn parse(value: &str) -> Option<AuthResults> {
     let tokens = tokenize(value);
     let mut statements = tokens.split(|(t, _)| *t == Token::Semi);
     let head = statements.next()?;
-    let authserv_id = text_of(head.first().map(|(t, _)| t))?.to_ascii_lowercase();
-    let version = match head.get(1) {
-        Some((Token::Word(v), _)) if v.chars().all(|c| c.is_ascii_digit()) => Some(v.clone()),
-        _ => None,
+    let mut results = Vec::new();
+    // Exchange Online omits the authserv-id and starts with `spf=pass …`: read the results and
+    // leave the id empty, which no configured trusted id matches.
+    let (authserv_id, version) = if head.get(1).map(|(t, _)| t) == Some(&Token::Eq) {
+        results.extend(parse_statement(head));
+        (String::new(), None)
+    } else {
+        let id = text_of(head.first().map(|(t, _)| t))?.to_ascii_lowercase();
+        let version = match head.get(1) {
+            Some((Token::Word(v), _)) if v.chars().all(|c| c.is_ascii_digit()) => Some(v.clone()),
+            _ => None,
+        };
+        (id, version)
     };
-    let results = statements.filter_map(parse_statement).collect();
+    results.extend(statements.filter_map(parse_statement));
     Some(AuthResults {
         authserv_id,
         version,

@@ -146,11 +146,11 @@ pub fn extract(raw: &[u8]) -> Result<Extracted, ExtractError> {
         return Err(ExtractError::NotAMessage);
     }
     let mut walker = Walker::default();
-    walker.message(&message, "", None, 0);
+    walker.message(&message, 0, "", None, 0);
     let mut parts = walker.parts;
     mark_duplicates(&mut parts, &walker.scopes);
     Ok(Extracted {
-        sender: sender::sender_facts(&message),
+        sender: sender::sender_facts(&message, 0),
         parts,
         delivery_report: walker.report,
         problems: walker.problems,
@@ -190,6 +190,7 @@ impl Walker {
     fn message(
         &mut self,
         message: &Message<'_>,
+        base: usize,
         prefix: &str,
         forwarded: Option<&Forwarded>,
         depth: usize,
@@ -205,12 +206,14 @@ impl Walker {
         } else {
             child_path(prefix, 1)
         };
-        self.part(message, 0, &path, forwarded, scope, depth);
+        self.part(message, base, 0, &path, forwarded, scope, depth);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn part(
         &mut self,
         message: &Message<'_>,
+        base: usize,
         id: usize,
         path: &str,
         forwarded: Option<&Forwarded>,
@@ -237,7 +240,7 @@ impl Walker {
                             .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"))
                 });
                 if is_report && forwarded.is_none() && self.report.is_none() {
-                    self.report = Some(delivery_report(message, children));
+                    self.report = Some(delivery_report(message, base, children));
                 }
                 for (n, child) in children.iter().enumerate() {
                     // A child id at or before its parent cannot come from the parser; refuse
@@ -246,6 +249,7 @@ impl Walker {
                     if child > id {
                         self.part(
                             message,
+                            base,
                             child,
                             &child_path(path, n + 1),
                             forwarded,
@@ -256,19 +260,22 @@ impl Walker {
                 }
             }
             PartType::Message(nested) => {
+                let nested_base = nested_base(part);
                 let inner = Forwarded {
                     depth: forwarded.map_or(1, |f| f.depth + 1),
-                    sender: sender::sender_facts(nested),
+                    sender: sender::sender_facts(nested, nested_base),
                 };
-                self.message(nested, path, Some(&inner), depth + 1);
+                self.message(nested, nested_base, path, Some(&inner), depth + 1);
             }
-            _ => self.leaf(message, part, index, path, forwarded, scope),
+            _ => self.leaf(message, base, part, index, path, forwarded, scope),
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn leaf(
         &mut self,
         message: &Message<'_>,
+        base: usize,
         part: &MessagePart<'_>,
         index: usize,
         path: &str,
@@ -288,7 +295,7 @@ impl Walker {
             .map(|m| m.trim().to_ascii_uppercase())
             .filter(|m| !m.is_empty());
         if is_tnef {
-            let bytes = decoded_bytes(message, part);
+            let bytes = decoded_bytes(message, base, part);
             match tnef::meeting_from_tnef(&bytes) {
                 Ok(meeting) => {
                     let scan = scan(&meeting.ical);
@@ -332,7 +339,7 @@ impl Walker {
             return;
         }
         let charset = part.content_type().and_then(|ct| ct.attribute("charset"));
-        let bytes = decoded_bytes(message, part);
+        let bytes = decoded_bytes(message, base, part);
         let (text, lossy) = decode_text(&bytes, charset);
         if lossy {
             self.problem(
@@ -386,8 +393,18 @@ impl Walker {
     }
 }
 
+/// Where the raw bytes of a nested message start in the coordinates its offsets use (see
+/// [`sender::slice`]): an unencoded `message/rfc822` is parsed in its parent's stream, an
+/// encoded one from its own decoded bytes.
+fn nested_base(part: &MessagePart<'_>) -> usize {
+    match part.encoding {
+        Encoding::None => part.raw_body_offset() as usize,
+        Encoding::Base64 | Encoding::QuotedPrintable => 0,
+    }
+}
+
 /// Reads the delivery-status part and the returned message of a `multipart/report`.
-fn delivery_report(message: &Message<'_>, children: &[u32]) -> DeliveryReport {
+fn delivery_report(message: &Message<'_>, base: usize, children: &[u32]) -> DeliveryReport {
     let mut report = DeliveryReport::default();
     let mut returned: (Option<String>, Option<String>) = (None, None);
     for child in children {
@@ -397,15 +414,15 @@ fn delivery_report(message: &Message<'_>, children: &[u32]) -> DeliveryReport {
         let ct = content_type_of(part);
         match (&part.body, ct.as_str()) {
             (_, "message/delivery-status" | "message/global-delivery-status") => {
-                let bytes = decoded_bytes(message, part);
+                let bytes = decoded_bytes(message, base, part);
                 report = dsn::parse_delivery_status(&String::from_utf8_lossy(&bytes));
             }
             (PartType::Message(nested), _) => {
-                let facts = sender::sender_facts(nested);
+                let facts = sender::sender_facts(nested, nested_base(part));
                 returned = (facts.message_id, facts.subject);
             }
             (_, "text/rfc822-headers" | "message/rfc822-headers" | "message/global-headers") => {
-                let bytes = decoded_bytes(message, part);
+                let bytes = decoded_bytes(message, base, part);
                 returned = dsn::returned_headers(&String::from_utf8_lossy(&bytes));
             }
             _ => {}
@@ -420,10 +437,8 @@ fn delivery_report(message: &Message<'_>, children: &[u32]) -> DeliveryReport {
 
 /// The part's body with the transfer encoding undone, from the raw bytes; falls back to what
 /// mail-parser decoded when the raw range is unusable.
-fn decoded_bytes(message: &Message<'_>, part: &MessagePart<'_>) -> Vec<u8> {
-    let raw = message
-        .raw_message()
-        .get(part.raw_body_offset() as usize..part.raw_end_offset() as usize);
+fn decoded_bytes(message: &Message<'_>, base: usize, part: &MessagePart<'_>) -> Vec<u8> {
+    let raw = sender::slice(message, base, part.raw_body_offset(), part.raw_end_offset());
     let decoded = raw.and_then(|raw| match part.encoding {
         Encoding::Base64 => base64_decode(raw),
         Encoding::QuotedPrintable => quoted_printable_decode(raw),

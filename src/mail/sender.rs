@@ -73,10 +73,26 @@ impl SenderFacts {
     }
 }
 
+/// The bytes between two offsets of a message. mail-parser 0.11 records offsets in the
+/// coordinates of the stream it parsed: for a `message/rfc822` part without transfer encoding
+/// that is the enclosing message's stream, and the nested message's `raw_message()` starts at
+/// `base`, the part's body offset there (0 for the outer message and for encoded parts).
+pub(crate) fn slice<'a>(
+    message: &'a Message<'_>,
+    base: usize,
+    start: u32,
+    end: u32,
+) -> Option<&'a [u8]> {
+    let start = (start as usize).checked_sub(base)?;
+    let end = (end as usize).checked_sub(base)?;
+    message.raw_message().get(start..end)
+}
+
 /// Every raw value of a header, in message order, with folding left in. Header bytes that are
 /// not UTF-8 (raw 8-bit headers) are decoded lossily rather than dropped.
 pub(crate) fn raw_headers<'a>(
     message: &'a Message<'a>,
+    base: usize,
     name: &'a str,
 ) -> impl Iterator<Item = Cow<'a, str>> + 'a {
     message
@@ -84,15 +100,12 @@ pub(crate) fn raw_headers<'a>(
         .iter()
         .filter(move |h| h.name().eq_ignore_ascii_case(name))
         .filter_map(move |h| {
-            message
-                .raw_message()
-                .get(h.offset_start() as usize..h.offset_end() as usize)
-                .map(String::from_utf8_lossy)
+            slice(message, base, h.offset_start(), h.offset_end()).map(String::from_utf8_lossy)
         })
 }
 
-fn first_raw(message: &Message<'_>, name: &str) -> Option<String> {
-    raw_headers(message, name)
+fn first_raw(message: &Message<'_>, base: usize, name: &str) -> Option<String> {
+    raw_headers(message, base, name)
         .next()
         .map(|v| unfold(&v))
         .filter(|v| !v.is_empty())
@@ -155,8 +168,8 @@ fn first_address(address: Option<&Address<'_>>) -> Option<String> {
 }
 
 /// Collects the sender facts of one (possibly nested) message.
-pub(crate) fn sender_facts(message: &Message<'_>) -> SenderFacts {
-    let return_path = first_raw(message, "Return-Path").map(|v| {
+pub(crate) fn sender_facts(message: &Message<'_>, base: usize) -> SenderFacts {
+    let return_path = first_raw(message, base, "Return-Path").map(|v| {
         let v = strip_comments(&v);
         v.trim()
             .trim_start_matches('<')
@@ -164,14 +177,14 @@ pub(crate) fn sender_facts(message: &Message<'_>) -> SenderFacts {
             .trim()
             .to_lowercase()
     });
-    let delivered_to = raw_headers(message, "Delivered-To")
+    let delivered_to = raw_headers(message, base, "Delivered-To")
         .map(|v| unfold(&v).to_lowercase())
         .filter(|v| !v.is_empty())
         .collect();
-    let authentication_results = raw_headers(message, "Authentication-Results")
+    let authentication_results = raw_headers(message, base, "Authentication-Results")
         .filter_map(|v| authres::parse(&v))
         .collect();
-    let auto_submitted = first_raw(message, "Auto-Submitted").map(|v| {
+    let auto_submitted = first_raw(message, base, "Auto-Submitted").map(|v| {
         strip_comments(&v)
             .split(';')
             .next()
@@ -179,7 +192,7 @@ pub(crate) fn sender_facts(message: &Message<'_>) -> SenderFacts {
             .trim()
             .to_ascii_lowercase()
     });
-    let auto_response_suppress = raw_headers(message, "X-Auto-Response-Suppress")
+    let auto_response_suppress = raw_headers(message, base, "X-Auto-Response-Suppress")
         .flat_map(|v| {
             unfold(&v)
                 .split(',')
@@ -188,8 +201,8 @@ pub(crate) fn sender_facts(message: &Message<'_>) -> SenderFacts {
                 .collect::<Vec<_>>()
         })
         .collect();
-    let precedence =
-        first_raw(message, "Precedence").map(|v| strip_comments(&v).trim().to_ascii_lowercase());
+    let precedence = first_raw(message, base, "Precedence")
+        .map(|v| strip_comments(&v).trim().to_ascii_lowercase());
     SenderFacts {
         from: first_address(message.from()),
         from_name: message
@@ -203,13 +216,13 @@ pub(crate) fn sender_facts(message: &Message<'_>) -> SenderFacts {
         return_path,
         delivered_to,
         authentication_results,
-        message_id: first_raw(message, "Message-ID")
+        message_id: first_raw(message, base, "Message-ID")
             .and_then(|v| message_ids(&v).into_iter().next())
             .or_else(|| message.message_id().map(str::to_string)),
-        in_reply_to: first_raw(message, "In-Reply-To")
+        in_reply_to: first_raw(message, base, "In-Reply-To")
             .map(|v| message_ids(&v))
             .unwrap_or_default(),
-        references: first_raw(message, "References")
+        references: first_raw(message, base, "References")
             .map(|v| message_ids(&v))
             .unwrap_or_default(),
         subject: message.subject().map(str::to_string),
