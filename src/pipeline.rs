@@ -189,7 +189,7 @@ fn decide(
                 decision.reason.to_string(),
             );
             for outgoing in decision.replies {
-                match compose(mailbox, &outgoing, message_id.as_deref(), now) {
+                match compose(mailbox, &outgoing, &extracted.sender, now) {
                     Ok(composed) => report.replies.push(ReplyReport { outgoing, composed }),
                     Err(e) => {
                         report.result.outcome = Outcome::Error;
@@ -227,35 +227,39 @@ fn decide(
 fn compose(
     mailbox: &Mailbox,
     outgoing: &Outgoing,
-    in_reply_to: Option<&str>,
+    invitation: &mail::SenderFacts,
     now: DateTime<Utc>,
 ) -> Result<Composed, mail::compose::ComposeError> {
     let partstat = outgoing
         .partstat
         .as_ref()
         .map_or("NEEDS-ACTION", |p| p.as_str());
-    let verb = match partstat {
-        "ACCEPTED" => "Accepted",
-        "DECLINED" => "Declined",
-        "TENTATIVE" => "Tentative",
-        _ => "Updated",
-    };
     let summary = outgoing.summary.as_deref().unwrap_or("(no title)");
     let who = mailbox
         .identity
         .name
         .clone()
         .unwrap_or_else(|| outgoing.from.email().to_string());
+    let subject = mail::compose::subject_for(&outgoing.method, Some(partstat), false, summary);
+    let action = subject
+        .split_once(':')
+        .map_or("replied", |(verb, _)| verb)
+        .to_lowercase();
+    let ical = calendar::write(&outgoing.ical);
+    let when = mail::compose::When::from_ical(&ical);
     mail::compose_imip(&ReplyMail {
         from: outgoing.from.clone(),
         from_name: mailbox.identity.name.clone(),
         to: outgoing.to.clone(),
         to_name: outgoing.to_name.clone(),
         method: outgoing.method.clone(),
-        subject: format!("{verb}: {summary}"),
-        text: format!("{who} {}: {summary}\r\n", verb.to_lowercase()),
-        ical: calendar::write(&outgoing.ical),
-        in_reply_to: in_reply_to.map(str::to_string),
+        subject,
+        text: mail::compose::human_summary(&who, &action, summary, when.as_ref()),
+        html: None,
+        ical,
+        vcalendar: None,
+        in_reply_to: invitation.message_id.clone(),
+        references: invitation.references.clone(),
         message_id: mail::reply_message_id(
             &outgoing.from,
             &outgoing.uid,
