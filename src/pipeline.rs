@@ -252,7 +252,7 @@ fn decide(
                 decision.reason.to_string(),
             );
             for outgoing in decision.replies {
-                match compose(mailbox, &outgoing, message_id.as_deref(), now) {
+                match compose(mailbox, &outgoing, &extracted.sender, now) {
                     Ok(composed) => report.replies.push(ReplyReport { outgoing, composed }),
                     Err(e) => {
                         report.result.outcome = Outcome::Error;
@@ -406,60 +406,33 @@ fn policy_answer(
         .evaluate_request(&request, &taken, now.timestamp()))
 }
 
-/// The subject and the human text of an outgoing message.
-fn wording(mailbox: &Mailbox, outgoing: &Outgoing) -> (String, String) {
+/// Composes the message for one outgoing iTIP object. The wording comes from
+/// [`mail::compose`]; the deterministic Message-ID from the decision (the PARTSTAT of a REPLY;
+/// for the organiser's messages the method and the recipient, one REFRESH answer per attendee).
+fn compose(
+    mailbox: &Mailbox,
+    outgoing: &Outgoing,
+    invitation: &mail::SenderFacts,
+    now: DateTime<Utc>,
+) -> Result<Composed, mail::compose::ComposeError> {
+    let partstat = outgoing.partstat.as_ref().map(PartStat::as_str);
+    let decision = match partstat {
+        Some(partstat) => partstat.to_string(),
+        None => format!("{}:{}", outgoing.method, outgoing.to.email()),
+    };
     let summary = outgoing.summary.as_deref().unwrap_or("(no title)");
     let who = mailbox
         .identity
         .name
         .clone()
         .unwrap_or_else(|| outgoing.from.email().to_string());
-    match outgoing.method {
-        Method::Reply => {
-            let verb = match outgoing.partstat.as_ref().map(PartStat::as_str) {
-                Some("ACCEPTED") => "Accepted",
-                Some("DECLINED") => "Declined",
-                Some("TENTATIVE") => "Tentative",
-                None => "Not booked",
-                _ => "Updated",
-            };
-            (
-                format!("{verb}: {summary}"),
-                format!("{who} {}: {summary}\r\n", verb.to_lowercase()),
-            )
-        }
-        Method::Refresh => (
-            format!("Refresh: {summary}"),
-            format!("{who} asks for the current version of: {summary}\r\n"),
-        ),
-        Method::Request => (
-            format!("Invitation: {summary}"),
-            format!("The current version of: {summary}\r\n"),
-        ),
-        Method::DeclineCounter => (
-            format!("Proposal declined: {summary}"),
-            format!("{who} declined the proposed change to: {summary}\r\n"),
-        ),
-        ref other => (
-            format!("{other}: {summary}"),
-            format!("{other}: {summary}\r\n"),
-        ),
-    }
-}
-
-fn compose(
-    mailbox: &Mailbox,
-    outgoing: &Outgoing,
-    in_reply_to: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<Composed, mail::compose::ComposeError> {
-    // The decision part of the deterministic Message-ID: the PARTSTAT of a REPLY; for the
-    // organiser's messages the method and the recipient (one REFRESH answer per attendee).
-    let decision = match &outgoing.partstat {
-        Some(partstat) => partstat.as_str().to_string(),
-        None => format!("{}:{}", outgoing.method, outgoing.to.email()),
-    };
-    let (subject, text) = wording(mailbox, outgoing);
+    let subject = mail::compose::subject_for(&outgoing.method, partstat, false, summary);
+    let action = subject
+        .split_once(':')
+        .map_or("replied", |(verb, _)| verb)
+        .to_lowercase();
+    let ical = calendar::write(&outgoing.ical);
+    let when = mail::compose::When::from_ical(&ical);
     mail::compose_imip(&ReplyMail {
         from: outgoing.from.clone(),
         from_name: mailbox.identity.name.clone(),
@@ -467,9 +440,12 @@ fn compose(
         to_name: outgoing.to_name.clone(),
         method: outgoing.method.clone(),
         subject,
-        text,
-        ical: calendar::write(&outgoing.ical),
-        in_reply_to: in_reply_to.map(str::to_string),
+        text: mail::compose::human_summary(&who, &action, summary, when.as_ref()),
+        html: None,
+        ical,
+        vcalendar: None,
+        in_reply_to: invitation.message_id.clone(),
+        references: invitation.references.clone(),
         message_id: mail::reply_message_id(
             &outgoing.from,
             &outgoing.uid,
