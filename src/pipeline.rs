@@ -123,14 +123,19 @@ fn decide(
         }
     };
     let message_id = extracted.sender.message_id.clone();
-    if extracted.parts.is_empty() {
-        let report = result(
-            0,
-            None,
-            None,
-            Outcome::NoAction,
-            "no_calendar: the message carries no calendar object".into(),
-        );
+    // A calendar inside a forwarded message is not the sender's own invitation: acting on it
+    // would let anyone replay somebody else's request. Duplicate parts are processed once.
+    let own_parts: Vec<&mail::CalendarPart> = extracted
+        .distinct_parts()
+        .filter(|p| p.forwarded.is_none())
+        .collect();
+    if own_parts.is_empty() {
+        let text = if extracted.parts.is_empty() {
+            "no_calendar: the message carries no calendar object"
+        } else {
+            "no_calendar: the only calendar objects are inside a forwarded message, which is not the sender's own"
+        };
+        let report = result(0, None, None, Outcome::NoAction, text.into());
         return Ok(Decided {
             message_id,
             parts: vec![report],
@@ -141,7 +146,7 @@ fn decide(
     // Objects changed earlier in this same message, by UID: later parts see them.
     let mut pending: HashMap<String, ICalendar> = HashMap::new();
     let mut seen = HashSet::new();
-    for (count, part) in extracted.parts.iter().enumerate() {
+    for (count, part) in own_parts.into_iter().enumerate() {
         if count >= MAX_CALENDAR_PARTS {
             reports.push(result(
                 part.index,
