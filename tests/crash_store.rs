@@ -195,7 +195,7 @@ async fn killed_daemon_processes_every_message_once_and_answers_each() {
     imap.create_folder(&folder)
         .await
         .expect("create the folder");
-    let template = data("mail/crash/request.eml");
+    let template = data("templates/crash/request.eml");
     let seeding = Instant::now();
     for n in 0..messages {
         let raw = wire(

@@ -33,7 +33,7 @@ async fn invitation_to_room1_is_accepted_by_reply_to_the_organizer() {
     let stack = MailStack::get();
     let dir = tempfile::tempdir().expect("tempdir");
     let uid = unique("skeleton");
-    let invitation = wire(&data("mail/skeleton/request.eml").replace("{{UID}}", &uid));
+    let invitation = wire(&data("templates/skeleton/request.eml").replace("{{UID}}", &uid));
     stack
         .send("alice@example.test", "room1@example.test", &invitation)
         .await;
@@ -107,7 +107,7 @@ async fn invitation_arriving_while_idle_is_answered_without_polling() {
 
     let uid = unique("idle");
     let invitation = wire(
-        &data("mail/skeleton/request.eml")
+        &data("templates/skeleton/request.eml")
             .replace("{{UID}}", &uid)
             .replace("room1@example.test", "bob@example.test"),
     );
