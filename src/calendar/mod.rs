@@ -15,7 +15,9 @@ pub mod vcal1;
 pub mod view;
 mod writer;
 
-pub use calcard::icalendar::ICalendar;
+pub use calcard::icalendar::{
+    ICalendar, ICalendarComponentType, ICalendarProperty, ICalendarValue,
+};
 pub use check::{Defect, Severity, defects};
 pub use types::{CalAddress, Method, PartStat, Uid};
 pub use view::{Attendee, ComponentKind, Instance, SchedulingView, ViewError};
@@ -164,6 +166,7 @@ impl Unfolded {
         let mut lines = vec![1];
         let mut physical = 1;
         let mut i = 0;
+        let mut line_start = 0;
         while i < input.len() {
             let byte = input[i];
             let eol_len = match byte {
@@ -182,12 +185,15 @@ impl Unfolded {
                 i = next + 1;
                 continue;
             }
+            quote_single_valued_params(&mut out, line_start);
             out.push(b'\n');
+            line_start = out.len();
             if next < input.len() {
                 lines.push(physical);
             }
             i = next;
         }
+        quote_single_valued_params(&mut out, line_start);
         let text = match String::from_utf8(out) {
             Ok(text) => text,
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
@@ -199,6 +205,77 @@ impl Unfolded {
     fn physical(&self, index: usize) -> usize {
         self.lines.get(index).copied().unwrap_or(index + 1)
     }
+}
+
+/// Parameters that hold one value (RFC 5545 §3.2) but that some clients write with an
+/// unquoted comma (`CN=Doe, John`, `TZID=(UTC+01:00) Amsterdam, Berlin`). calcard would read
+/// the comma as a list separator and write `Doe,John` back; quoting the value first keeps it.
+const SINGLE_VALUED: [&[u8]; 5] = [b"CN", b"TZID", b"LANGUAGE", b"ALTREP", b"DIR"];
+
+/// Quotes the single-valued parameters of the content line `out[start..]` whose unquoted
+/// value contains a comma.
+fn quote_single_valued_params(out: &mut Vec<u8>, start: usize) {
+    let line = &out[start..];
+    // Only lines with a comma before the value's ':' can need it.
+    let mut quoted = false;
+    let mut head_end = None;
+    for (i, &b) in line.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b':' if !quoted => {
+                head_end = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let Some(head_end) = head_end else { return };
+    if !line[..head_end].contains(&b',') {
+        return;
+    }
+    let mut rebuilt = Vec::with_capacity(line.len() + 8);
+    let mut rest = &line[..head_end];
+    let mut first = true;
+    while !rest.is_empty() {
+        // Split at the next ';' outside quotes.
+        let mut quoted = false;
+        let mut end = rest.len();
+        for (i, &b) in rest.iter().enumerate() {
+            match b {
+                b'"' => quoted = !quoted,
+                b';' if !quoted => {
+                    end = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let part = &rest[..end];
+        if !first {
+            rebuilt.push(b';');
+        }
+        match part.iter().position(|&b| b == b'=') {
+            Some(eq)
+                if !first
+                    && SINGLE_VALUED
+                        .iter()
+                        .any(|name| part[..eq].eq_ignore_ascii_case(name))
+                    && !part[eq + 1..].starts_with(b"\"")
+                    && part[eq + 1..].contains(&b',') =>
+            {
+                rebuilt.extend_from_slice(&part[..=eq]);
+                rebuilt.push(b'"');
+                rebuilt.extend(part[eq + 1..].iter().filter(|&&b| b != b'"'));
+                rebuilt.push(b'"');
+            }
+            _ => rebuilt.extend_from_slice(part),
+        }
+        first = false;
+        rest = rest.get(end + 1..).unwrap_or_default();
+    }
+    rebuilt.extend_from_slice(&line[head_end..]);
+    out.truncate(start);
+    out.extend_from_slice(&rebuilt);
 }
 
 /// Where one top-level VCALENDAR sits in the unfolded text.

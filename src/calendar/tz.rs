@@ -225,8 +225,16 @@ pub fn naive_of(value: &PartialDateTime) -> Result<NaiveDateTime, TzError> {
 }
 
 fn zone_of_vtimezone(ical: &ICalendar, component: &ICalendarComponent, tzid: &str) -> Option<Zone> {
-    if let Some(zone) = zone_by_name(tzid) {
-        return Some(zone);
+    // A name that only yields a fixed offset (calcard reads Zimbra's "(GMT+01.00) Amsterdam /
+    // Berlin …" as Etc/GMT-1) knows nothing of DST: the VTIMEZONE's own rules are better.
+    let by_name = zone_by_name(tzid);
+    let fixed = match &by_name {
+        Some(Zone::Fixed(_)) => true,
+        Some(Zone::Iana(tz)) => tz.name().starts_with("Etc/"),
+        _ => false,
+    };
+    if by_name.is_some() && !fixed {
+        return by_name;
     }
     for entry in &component.entries {
         let ICalendarProperty::Other(name) = &entry.name else {
@@ -250,7 +258,9 @@ fn zone_of_vtimezone(ical: &ICalendar, component: &ICalendarComponent, tzid: &st
             });
         }
     }
-    VTimezoneRules::from_component(ical, component).map(|rules| Zone::Rules(Arc::new(rules)))
+    VTimezoneRules::from_component(ical, component)
+        .map(|rules| Zone::Rules(Arc::new(rules)))
+        .or(by_name)
 }
 
 /// One STANDARD or DAYLIGHT block of a VTIMEZONE.
