@@ -116,8 +116,9 @@ pub fn parse_any(input: &[u8]) -> Result<Vec<ICalendar>, ParseError> {
 }
 
 /// Reads a calendar file: an `.eml` message (or anything that starts like one) is searched
-/// for its calendar parts with [`crate::mail::extract`]; anything else is read as iCalendar
-/// 2.0 or vCalendar 1.0 ([`parse_any`]).
+/// for its calendar parts with [`crate::mail::extract`] (identical objects in several parts
+/// are returned once); anything else is read as iCalendar 2.0 or vCalendar 1.0
+/// ([`parse_any`]).
 pub fn parse_file(bytes: &[u8], path: &std::path::Path) -> Result<Vec<ICalendar>, ParseError> {
     let is_mail = path
         .extension()
@@ -129,9 +130,14 @@ pub fn parse_file(bytes: &[u8], path: &std::path::Path) -> Result<Vec<ICalendar>
         return parse_any(bytes);
     }
     let extracted = crate::mail::extract::extract(bytes).map_err(|_| ParseError::NoCalendar)?;
-    let mut calendars = Vec::new();
+    let mut calendars: Vec<ICalendar> = Vec::new();
     for part in &extracted.parts {
-        calendars.extend(parse_any(part.text.as_bytes())?);
+        for ical in parse_any(part.text.as_bytes())? {
+            // Gmail sends the same object as text/calendar and as invite.ics: keep one.
+            if !calendars.contains(&ical) {
+                calendars.push(ical);
+            }
+        }
     }
     if calendars.is_empty() {
         return Err(ParseError::NoCalendar);
