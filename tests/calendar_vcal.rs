@@ -172,3 +172,19 @@ DTSTAMP:19940101T000000Z\r\nDTSTART:{}\r\nRRULE:{rrule}\r\nEND:VEVENT\r\nEND:VCA
     }
     assert!(checked >= 25, "only {checked} examples");
 }
+
+#[test]
+fn fuzzer_findings_are_refused_with_a_line_number() {
+    // Inputs libFuzzer found (minimised): objects that are not version 1.0 inside a
+    // vCalendar stream, with broken nesting. They must fail cleanly, naming the line.
+    let dir = dir().join("fuzz");
+    for file in files(&dir, "vcs") {
+        let bytes = std::fs::read(&file).expect("readable");
+        let err = calendar::parse_any(&bytes).expect_err(&format!("{}", file.display()));
+        assert!(
+            err.to_string().contains("line "),
+            "{}: {err}",
+            file.display()
+        );
+    }
+}

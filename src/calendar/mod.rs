@@ -1,10 +1,22 @@
-//! Calendar data: iCalendar 2.0 read and written with calcard, and the typed values the iTIP
-//! engine works with.
+//! Calendar data: iCalendar 2.0 and vCalendar 1.0 read into one model (calcard's
+//! [`ICalendar`]), written back losslessly, placed on the UTC time line and expanded.
 //!
-//! Every later stage sees calendar data only through this module. The model is calcard's
-//! [`ICalendar`] (lossless and order-preserving); [`parse`] adds the guards calcard lacks
-//! (a truncated object is accepted by calcard silently), and [`SchedulingView`] reads the
-//! properties scheduling needs into types ([`Uid`], [`CalAddress`], [`Method`], [`PartStat`]).
+//! Every later stage sees calendar data only through this module:
+//!
+//! - [`parse`] / [`parse_bytes`]: iCalendar 2.0, with the guards calcard lacks (BOM, size,
+//!   truncation and nesting checked before calcard sees the text; unfolding on bytes so that
+//!   a UTF-8 character split by a fold survives; single-valued parameters written with an
+//!   unquoted comma kept whole). Errors name the line.
+//! - [`parse_any`]: iCalendar 2.0 or vCalendar 1.0 ([`vcal1`] converts the latter);
+//!   [`parse_file`]: the same for an `.ics`, `.vcs` or `.eml` file.
+//! - [`defects`] ([`check`]): required properties and values, as errors or warnings.
+//! - [`write`]: RFC 5545 text, CRLF, folded at 75 octets; repairs what calcard's writer
+//!   would change (escaped commas in X- properties, TZID values and URIs; see `writer.rs`).
+//! - [`tz`]: TZIDs as clients write them, and VTIMEZONE rules, to UTC.
+//! - [`recur`]: instances over a window (RRULE, RDATE, EXDATE, overrides) with hard caps.
+//! - [`export`]: iCalendar, jCal (RFC 7265) and hCalendar HTML.
+//! - [`SchedulingView`]: the properties scheduling needs, read into types ([`Uid`],
+//!   [`CalAddress`], [`Method`], [`PartStat`]).
 
 pub mod check;
 pub mod export;

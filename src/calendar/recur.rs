@@ -178,6 +178,9 @@ struct Context<'a> {
     limits: &'a Limits,
 }
 
+/// The longest instance considered, in days (100 years).
+const MAX_LENGTH_DAYS: i64 = 36_600;
+
 /// The length of an instance: nominal days (wall clock) plus exact seconds.
 #[derive(Debug, Clone, Copy)]
 struct Length {
@@ -263,6 +266,14 @@ impl Context<'_> {
                 days: 0,
                 seconds: 0,
             }
+        };
+        // An instance longer than a century is a broken or hostile object; capping it keeps
+        // every later date computation inside chrono's range.
+        let length = Length {
+            days: length.days.min(MAX_LENGTH_DAYS),
+            seconds: length
+                .seconds
+                .clamp(-MAX_LENGTH_DAYS * 86_400, MAX_LENGTH_DAYS * 86_400),
         };
         let transparent = matches!(
             component
