@@ -44,6 +44,31 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::store::cli::StoreCommand,
     },
+    /// Convert a calendar file to iCalendar 2.0, jCal or an hCalendar HTML page.
+    ///
+    /// FILE may be an .ics (iCalendar 2.0), a .vcs (vCalendar 1.0) or an .eml message (its
+    /// calendar parts are converted). The result goes to standard output; defects found in
+    /// the input are listed on standard error.
+    ///
+    /// Example: imipd convert --to jcal invite.eml
+    Convert {
+        /// The output format.
+        #[arg(long, value_enum, default_value = "ics")]
+        to: ConvertFormat,
+        /// The file to convert.
+        file: PathBuf,
+    },
+}
+
+/// The formats of `imipd convert`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConvertFormat {
+    /// iCalendar 2.0 (RFC 5545).
+    Ics,
+    /// jCal (RFC 7265).
+    Jcal,
+    /// HTML with hCalendar microformats.
+    Html,
 }
 
 fn init_logging() {
@@ -63,6 +88,7 @@ pub fn main() -> ExitCode {
         Command::Process(args) => process::run(&args),
         Command::Show(args) => show::run(&args),
         Command::Store { command } => crate::store::cli::run(&command),
+        Command::Convert { to, file } => convert(to, &file),
         Command::Run { config } => {
             init_logging();
             let config = match Config::load(&config) {
@@ -85,4 +111,36 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `imipd convert`: exit 0 with the converted text, 1 when the input cannot be read or holds
+/// no calendar object.
+fn convert(to: ConvertFormat, file: &std::path::Path) -> ExitCode {
+    use crate::calendar::{self, export};
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            eprintln!("imipd: cannot read {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let calendars = match calendar::parse_file(&bytes, file) {
+        Ok(calendars) => calendars,
+        Err(e) => {
+            eprintln!("imipd: {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    for ical in &calendars {
+        for defect in calendar::defects(ical) {
+            eprintln!("imipd: {}: {defect}", file.display());
+        }
+    }
+    let format = match to {
+        ConvertFormat::Ics => export::Format::Ics,
+        ConvertFormat::Jcal => export::Format::Jcal,
+        ConvertFormat::Html => export::Format::Html,
+    };
+    print!("{}", export::export(&calendars, format));
+    ExitCode::SUCCESS
 }

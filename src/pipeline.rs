@@ -170,7 +170,7 @@ fn decide(
             ));
             continue;
         }
-        let calendars = match calendar::parse(&part.text) {
+        let calendars = match calendar::parse_any(part.text.as_bytes()) {
             Ok(calendars) => calendars,
             Err(e) => {
                 reports.push(result(

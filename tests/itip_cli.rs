@@ -154,6 +154,31 @@ fn bad_arguments_exit_non_zero() {
         "missing.eml",
     ]);
     assert_eq!(code, 2);
-    let (code, _) = imipd(&["show", "--store", store, "--format", "jcal"]);
+    let (code, _) = imipd(&["show", "--store", store, "--format", "yaml"]);
     assert_eq!(code, 2);
+}
+
+#[test]
+fn show_prints_the_stored_objects_as_jcal_and_hcalendar() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().to_str().expect("utf-8 path");
+    let file = data("request.eml");
+    let (code, _) = imipd(&[
+        "process",
+        "--store",
+        store,
+        "--mailbox",
+        "room@corp.test",
+        "--now",
+        NOW,
+        file.to_str().expect("path"),
+    ]);
+    assert_eq!(code, 0);
+    let (code, jcal) = imipd(&["show", "--store", store, "--format", "jcal"]);
+    assert_eq!(code, 0);
+    let jcal: Value = serde_json::from_str(&jcal).expect("jCal is JSON");
+    assert_eq!(jcal[0], "vcalendar", "{jcal}");
+    let (code, html) = imipd(&["show", "--store", store, "--format", "html"]);
+    assert_eq!(code, 0);
+    assert!(html.contains("class=\"vevent\""), "{html}");
 }

@@ -18,9 +18,9 @@ pub enum Format {
     Json,
     /// The stored iCalendar objects, one after another.
     Ics,
-    /// jCal (RFC 7265): comes with the calendar module's exports.
+    /// jCal (RFC 7265).
     Jcal,
-    /// hCalendar HTML: comes with the calendar module's exports.
+    /// An HTML page of hCalendar microformats.
     Html,
 }
 
@@ -131,12 +131,6 @@ pub fn run(args: &ShowArgs) -> ExitCode {
     if args.views.any() {
         return crate::store::cli::show(&args.store, args.mailbox.as_deref(), &args.views);
     }
-    if matches!(args.format, Format::Jcal | Format::Html) {
-        eprintln!(
-            "imipd show: --format jcal and html come with the calendar exports and are not available in this build; use json or ics"
-        );
-        return ExitCode::from(2);
-    }
     let store = match Store::open(&args.store) {
         Ok(store) => store,
         Err(e) => {
@@ -173,7 +167,21 @@ pub fn run(args: &ShowArgs) -> ExitCode {
                 }
             }
         }
-        _ => {
+        Format::Jcal | Format::Html => {
+            let calendars: Vec<ICalendar> = objects
+                .iter()
+                .filter_map(|(_, o)| calendar::parse(&o.ical).ok())
+                .flatten()
+                .collect();
+            let format = if args.format == Format::Jcal {
+                calendar::export::Format::Jcal
+            } else {
+                calendar::export::Format::Html
+            };
+            let text = calendar::export::export(&calendars, format);
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        }
+        Format::Json => {
             let list: Vec<Value> = objects
                 .iter()
                 .filter_map(|(mailbox, object)| {

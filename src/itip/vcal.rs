@@ -220,8 +220,17 @@ pub fn schedule(
                         .collect()
                 })
                 .unwrap_or_default();
+            // The converter keeps vCalendar-only component STATUS values (DECLINED among
+            // them) as X-VCAL-STATUS, since RFC 5545 has no such VEVENT status.
             let declined = doc.items().into_iter().any(|i| {
-                object::text(&doc.nodes[i].comp, &ICalendarProperty::Status)
+                let comp = &doc.nodes[i].comp;
+                object::text(comp, &ICalendarProperty::Status)
+                    .or_else(|| {
+                        x_named(&comp.entries, "X-VCAL-STATUS")
+                            .and_then(|e| e.values.first())
+                            .and_then(|v| v.as_text())
+                            .map(str::to_string)
+                    })
                     .is_some_and(|s| s.eq_ignore_ascii_case("DECLINED"))
             });
             let me_invited = doc.items().into_iter().any(|i| {
