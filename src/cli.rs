@@ -43,7 +43,8 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => {
             init_logging();
-            let config = match Config::load(&config) {
+            let path = config;
+            let config = match Config::load(&path) {
                 Ok(config) => config,
                 Err(e) => {
                     eprintln!("imipd: {e}");
@@ -54,7 +55,7 @@ pub fn main() -> ExitCode {
                 .enable_all()
                 .build()
                 .expect("the tokio runtime starts");
-            match runtime.block_on(crate::daemon::run(config)) {
+            match runtime.block_on(crate::daemon::run(config, Some(path))) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("imipd: {e}");

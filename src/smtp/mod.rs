@@ -15,6 +15,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::collections::HashMap;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Why a transport could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +27,9 @@ pub enum SmtpError {
         host: String,
         source: lettre::transport::smtp::Error,
     },
-    #[error("plaintext SMTP is refused (tls = \"none\") except to a loopback address; got {host}")]
+    #[error(
+        "plaintext SMTP (tls = \"none\") needs allow_plaintext = true and a loopback address; got {host}"
+    )]
     PlaintextRefused { host: String },
 }
 
@@ -43,6 +46,31 @@ pub enum SendFailure {
 #[derive(Clone)]
 pub struct Sender {
     transport: AsyncSmtpTransport<Tokio1Executor>,
+    retry: Retry,
+}
+
+/// When a transient failure is tried again: `initial` doubling up to `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            initial: Duration::from_secs(30),
+            max: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Retry {
+    /// How long to wait before retry number `attempts` (1, 2, …).
+    pub fn delay(&self, attempts: u32) -> Duration {
+        let factor = 1u32 << attempts.saturating_sub(1).min(20);
+        self.initial.saturating_mul(factor).min(self.max)
+    }
 }
 
 fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters, SmtpError> {
@@ -85,6 +113,7 @@ impl Sender {
                         .host
                         .parse::<std::net::IpAddr>()
                         .is_ok_and(|ip| ip.is_loopback());
+                let loopback = loopback && config.allow_plaintext;
                 if !loopback {
                     return Err(SmtpError::PlaintextRefused {
                         host: config.host.clone(),
@@ -98,7 +127,11 @@ impl Sender {
             .credentials(Credentials::new(user.to_string(), password.to_string()))
             .timeout(Some(Duration::from_secs(60)))
             .build();
-        Ok(Sender { transport })
+        let retry = Retry {
+            initial: Duration::from_secs(config.retry_initial_secs),
+            max: Duration::from_secs(config.retry_max_secs),
+        };
+        Ok(Sender { transport, retry })
     }
 
     /// Hands one message to the server.
@@ -125,21 +158,33 @@ impl Sender {
     }
 }
 
-/// The delay before retry number `attempts` (1, 2, …): 30 s doubling, at most an hour.
-pub fn backoff(attempts: u32) -> Duration {
-    let secs = 30u64.saturating_mul(1u64 << attempts.saturating_sub(1).min(10));
-    Duration::from_secs(secs.min(3600))
+/// What one pass over the outbox did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Replies the server accepted.
+    pub sent: usize,
+    /// The earliest `next_attempt` (Unix seconds) of the items still waiting, if any.
+    pub next_due: Option<i64>,
 }
 
-/// One pass over the outbox: sends every due item. Returns how many were accepted.
+/// One pass over the outbox: sends every due item, one at a time, and stops early (after the
+/// send in hand) once `stop` is cancelled.
 pub async fn drain_outbox(
     store: &Store,
     senders: &HashMap<String, Sender>,
     now_unix: i64,
-) -> Result<usize, StoreError> {
-    let mut sent = 0;
+    stop: &CancellationToken,
+) -> Result<DrainReport, StoreError> {
+    let mut report = DrainReport::default();
+    let waiting = |at: i64, report: &mut DrainReport| {
+        report.next_due = Some(report.next_due.map_or(at, |due| due.min(at)));
+    };
     for mut item in store.outbox()? {
+        if stop.is_cancelled() {
+            break;
+        }
         if item.next_attempt > now_unix {
+            waiting(item.next_attempt, &mut report);
             continue;
         }
         let Some(sender) = senders.get(&item.mailbox) else {
@@ -158,8 +203,8 @@ pub async fn drain_outbox(
         match sender.send(&item, &bytes).await {
             Ok(()) => {
                 store.outbox_sent(item.id).await?;
-                tracing::info!(message_id = %item.message_id, to = ?item.envelope_to, "reply sent");
-                sent += 1;
+                tracing::info!(message_id = %item.message_id, to = ?item.envelope_to, attempts = item.attempts + 1, "reply sent");
+                report.sent += 1;
             }
             Err(SendFailure::Permanent(reason)) => {
                 tracing::warn!(message_id = %item.message_id, %reason, "reply refused; moved to dead letters");
@@ -167,15 +212,17 @@ pub async fn drain_outbox(
             }
             Err(SendFailure::Transient(reason)) => {
                 item.attempts += 1;
-                let delay = backoff(item.attempts);
-                item.next_attempt = now_unix + delay.as_secs() as i64;
+                let delay = sender.retry.delay(item.attempts);
+                item.next_attempt =
+                    now_unix.saturating_add(i64::try_from(delay.as_secs()).unwrap_or(i64::MAX));
                 tracing::warn!(message_id = %item.message_id, %reason, attempts = item.attempts, retry_in_secs = delay.as_secs(), "reply not sent; will retry");
                 item.last_error = Some(reason);
                 store.outbox_retry(&item).await?;
+                waiting(item.next_attempt, &mut report);
             }
         }
     }
-    Ok(sent)
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -183,10 +230,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_and_is_capped_at_an_hour() {
-        assert_eq!(backoff(1), Duration::from_secs(30));
-        assert_eq!(backoff(2), Duration::from_secs(60));
-        assert_eq!(backoff(3), Duration::from_secs(120));
-        assert_eq!(backoff(50), Duration::from_secs(3600));
+    fn retry_delay_doubles_and_is_capped() {
+        let retry = Retry::default();
+        assert_eq!(retry.delay(1), Duration::from_secs(30));
+        assert_eq!(retry.delay(2), Duration::from_secs(60));
+        assert_eq!(retry.delay(3), Duration::from_secs(120));
+        assert_eq!(retry.delay(50), Duration::from_secs(3600));
     }
 }

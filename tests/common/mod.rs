@@ -67,6 +67,7 @@ impl MailStack {
             port: self.port("MAILSTACK_IMAPS_PORT"),
             tls: imipd::config::TlsMode::Implicit,
             ca_file: Some(PathBuf::from(self.ca())),
+            allow_plaintext: false,
             login: imipd::config::Login {
                 username: Some(format!("{user}@example.test")),
                 password_file: Some(password_file),
