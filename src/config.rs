@@ -483,4 +483,69 @@ password_env = "ROOM1_PASSWORD"
             "secret"
         );
     }
+
+    #[test]
+    fn the_example_configuration_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/imipd.example.toml");
+        let config = Config::load(&path).expect("the example is valid");
+        let mailbox = &config.mailboxes[0];
+        assert_eq!(mailbox.processed, ProcessedAction::Flag);
+        assert_eq!(mailbox.quarantine_folder, "imipd-quarantine");
+        assert_eq!(mailbox.smtp.retry_initial_secs, 30);
+    }
+
+    #[test]
+    fn defaults_flag_processed_mail_and_quarantine_failures() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::load(&write(dir.path(), GOOD)).expect("valid");
+        let mailbox = &config.mailboxes[0];
+        assert_eq!(mailbox.processed, ProcessedAction::Flag);
+        assert_eq!(mailbox.quarantine_folder, "imipd-quarantine");
+        assert!(mailbox.idle);
+        assert_eq!(mailbox.sent_folder, None);
+        assert_eq!(mailbox.fetch_batch, 50);
+        assert_eq!(mailbox.watched_folders().collect::<Vec<_>>(), vec!["INBOX"]);
+    }
+
+    #[test]
+    fn plaintext_needs_allow_plaintext() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = GOOD.replace("tls = \"implicit\"", "tls = \"none\"");
+        let err = Config::load(&write(dir.path(), &text)).expect_err("plaintext");
+        assert!(err.to_string().contains("allow_plaintext = true"), "{err}");
+        let text = text.replace("tls = \"none\"", "tls = \"none\"\nallow_plaintext = true");
+        Config::load(&write(dir.path(), &text)).expect("allowed explicitly");
+    }
+
+    #[test]
+    fn move_needs_a_folder_that_is_not_watched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = GOOD.replace("aliases = [", "processed = \"move\"\naliases = [");
+        let err = Config::load(&write(dir.path(), &base)).expect_err("no folder");
+        assert!(err.to_string().contains("processed_folder"), "{err}");
+        let text = base.replace(
+            "processed = \"move\"",
+            "processed = \"move\"\nprocessed_folder = \"INBOX\"",
+        );
+        let err = Config::load(&write(dir.path(), &text)).expect_err("watched");
+        assert!(err.to_string().contains("both watched"), "{err}");
+        let text = base.replace(
+            "processed = \"move\"",
+            "processed = \"move\"\nprocessed_folder = \"Done\"\nsent_folder = \"Sent\"",
+        );
+        let config = Config::load(&write(dir.path(), &text)).expect("valid");
+        assert_eq!(
+            config.mailboxes[0].watched_folders().collect::<Vec<_>>(),
+            vec!["INBOX", "Sent"]
+        );
+    }
+
+    #[test]
+    fn the_same_mailbox_twice_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let start = GOOD.find("[[mailbox]]").expect("mailbox section");
+        let text = format!("{GOOD}\n{}", &GOOD[start..]);
+        let err = Config::load(&write(dir.path(), &text)).expect_err("twice");
+        assert!(err.to_string().contains("appears twice"), "{err}");
+    }
 }
