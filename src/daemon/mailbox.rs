@@ -185,10 +185,10 @@ impl Watcher {
                     return Ok(());
                 }
             }
-            self.scanned = true;
             if !selected_any {
                 return Err("none of the watched folders can be selected".into());
             }
+            self.scanned = true;
             let watched = folders.len() - missing.len();
             if self.config.idle && imap.can_idle() {
                 // IDLE watches the last selected folder; with several folders the wait is

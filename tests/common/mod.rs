@@ -20,7 +20,12 @@ impl MailStack {
             || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/mailstack/env"),
             PathBuf::from,
         );
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        MailStack::from_file(&path)
+    }
+
+    /// Reads the env file at `path` (a private stack instance's).
+    pub fn from_file(path: &Path) -> MailStack {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
             panic!(
                 "the mail stack is not running ({}: {e}); start it with `scripts/mailstack up`",
                 path.display()
