@@ -201,7 +201,11 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> Result<(), DaemonErro
                 info!("SIGHUP received: reloading the configuration");
                 match &path {
                     Some(path) => {
-                        notify(&[sd_notify::NotifyState::Reloading]);
+                        // systemd's notify-reload wants the monotonic time beside RELOADING.
+                        match sd_notify::NotifyState::monotonic_usec_now() {
+                            Ok(now) => notify(&[sd_notify::NotifyState::Reloading, now]),
+                            Err(_) => notify(&[sd_notify::NotifyState::Reloading]),
+                        }
                         match reload(path, &config) {
                             Ok((new, new_senders)) => {
                                 senders_tx.send_replace(new_senders);
