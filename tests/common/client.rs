@@ -95,16 +95,27 @@ pub async fn messages(stack: &MailStack, user: &str, folder: &str) -> (u32, Vec<
     let mailbox = imap.select(folder).await.expect("SELECT");
     let mut all = Vec::new();
     if mailbox.exists > 0 {
-        let fetched: Vec<_> = imap
-            .uid_fetch("1:*", "(UID BODY.PEEK[])")
+        let mut uids: Vec<u32> = imap
+            .uid_search("ALL")
             .await
-            .expect("UID FETCH")
-            .try_collect()
-            .await
-            .expect("UID FETCH");
-        for f in &fetched {
-            if let (Some(uid), Some(body)) = (f.uid, f.body()) {
-                all.push((uid, body.to_vec()));
+            .expect("UID SEARCH")
+            .into_iter()
+            .collect();
+        uids.sort_unstable();
+        // In batches: async-imap re-parses a partial response from its start whenever more
+        // bytes arrive, so one multi-megabyte FETCH response costs quadratic time.
+        for batch in uids.chunks(50) {
+            let fetched: Vec<_> = imap
+                .uid_fetch(imipd::imap::uid_set(batch), "(UID BODY.PEEK[])")
+                .await
+                .expect("UID FETCH")
+                .try_collect()
+                .await
+                .expect("UID FETCH");
+            for f in &fetched {
+                if let (Some(uid), Some(body)) = (f.uid, f.body()) {
+                    all.push((uid, body.to_vec()));
+                }
             }
         }
     }
