@@ -91,7 +91,8 @@ pub fn main() -> ExitCode {
         Command::Convert { to, file } => convert(to, &file),
         Command::Run { config } => {
             init_logging();
-            let config = match Config::load(&config) {
+            let path = config;
+            let config = match Config::load(&path) {
                 Ok(config) => config,
                 Err(e) => {
                     eprintln!("imipd: {e}");
@@ -102,7 +103,7 @@ pub fn main() -> ExitCode {
                 .enable_all()
                 .build()
                 .expect("the tokio runtime starts");
-            match runtime.block_on(crate::daemon::run(config)) {
+            match runtime.block_on(crate::daemon::run(config, Some(path))) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("imipd: {e}");

@@ -30,7 +30,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub store: StoreConfig,
@@ -39,7 +39,7 @@ pub struct Config {
 }
 
 /// `[store]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// The sled directory.
@@ -47,7 +47,7 @@ pub struct StoreConfig {
 }
 
 /// One `[[mailbox]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MailboxConfig {
     /// The mailbox's own address (the calendar user it acts for).
@@ -60,22 +60,74 @@ pub struct MailboxConfig {
     pub aliases: Vec<String>,
     pub imap: ImapConfig,
     pub smtp: SmtpConfig,
-    /// Folders to watch.
+    /// Folders to watch for incoming mail.
     #[serde(default = "default_folders")]
     pub folders: Vec<String>,
-    /// Seconds between polls of the folders.
+    /// The mailbox's Sent folder, watched too so that the mailbox learns the invitations it
+    /// sent itself. Its messages are only ever flagged, never moved or deleted.
+    #[serde(default)]
+    pub sent_folder: Option<String>,
+    /// What happens to a message once it is processed.
+    #[serde(default)]
+    pub processed: ProcessedAction,
+    /// The folder processed messages move to when `processed = "move"`.
+    #[serde(default)]
+    pub processed_folder: Option<String>,
+    /// Where messages whose outcome is `error` or `rejected` are moved (created when missing;
+    /// never deleted).
+    #[serde(default = "default_quarantine_folder")]
+    pub quarantine_folder: String,
+    /// Wait for new mail with IMAP IDLE when the server offers it; `false` polls instead.
+    #[serde(default = "default_true")]
+    pub idle: bool,
+    /// Seconds between polls of the folders (fractions allowed) when not in IDLE.
     #[serde(default = "default_poll_interval")]
-    pub poll_interval_secs: u64,
+    pub poll_interval_secs: f64,
+    /// Messages fetched per UID FETCH (bounded memory on a large backlog).
+    #[serde(default = "default_fetch_batch")]
+    pub fetch_batch: usize,
+    /// The most message bytes fetched per UID FETCH (a larger single message is fetched alone).
+    #[serde(default = "default_fetch_batch_bytes")]
+    pub fetch_batch_bytes: u64,
     #[serde(default)]
     pub policy: Policy,
+}
+
+/// What to do with a message once it is processed (`processed` in `[[mailbox]]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProcessedAction {
+    /// Leave it where it is, flagged `\Seen` and `$ImipdProcessed`.
+    #[default]
+    Flag,
+    /// Move it to `processed_folder`.
+    Move,
+    /// Delete it (expunge).
+    Delete,
 }
 
 fn default_folders() -> Vec<String> {
     vec!["INBOX".to_string()]
 }
 
-fn default_poll_interval() -> u64 {
-    30
+fn default_quarantine_folder() -> String {
+    "imipd-quarantine".to_string()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_poll_interval() -> f64 {
+    30.0
+}
+
+fn default_fetch_batch() -> usize {
+    50
+}
+
+fn default_fetch_batch_bytes() -> u64 {
+    16 * 1024 * 1024
 }
 
 /// How to reach a server.
@@ -91,7 +143,7 @@ pub enum TlsMode {
 }
 
 /// Credentials and where to find the password.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     /// Defaults to the mailbox address.
@@ -106,7 +158,7 @@ pub struct Login {
 }
 
 /// `[mailbox.imap]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImapConfig {
     pub host: String,
@@ -115,21 +167,43 @@ pub struct ImapConfig {
     /// A PEM file of CA certificates to trust instead of the public web PKI roots.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Must be `true` for `tls = "none"` (which is further limited to loopback hosts).
+    #[serde(default)]
+    pub allow_plaintext: bool,
     #[serde(flatten)]
     pub login: Login,
 }
 
 /// `[mailbox.smtp]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     pub host: String,
     pub port: u16,
     pub tls: TlsMode,
+    /// A PEM file of CA certificates to trust instead of the public web PKI roots.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Must be `true` for `tls = "none"` (which is further limited to loopback hosts).
+    #[serde(default)]
+    pub allow_plaintext: bool,
+    /// Seconds before the first retry of a reply the server did not take (4xx, no
+    /// connection); doubled on every further attempt.
+    #[serde(default = "default_retry_initial")]
+    pub retry_initial_secs: u64,
+    /// The longest wait between two attempts.
+    #[serde(default = "default_retry_max")]
+    pub retry_max_secs: u64,
     #[serde(flatten)]
     pub login: Login,
+}
+
+fn default_retry_initial() -> u64 {
+    30
+}
+
+fn default_retry_max() -> u64 {
+    3600
 }
 
 impl Config {
@@ -189,7 +263,14 @@ impl Config {
                     .into(),
             ));
         }
+        let mut seen = std::collections::HashSet::new();
         for (i, mailbox) in self.mailboxes.iter().enumerate() {
+            if !seen.insert(mailbox.address.to_ascii_lowercase()) {
+                return Err(invalid(format!(
+                    "mailbox {}: appears twice; merge the two [[mailbox]] sections",
+                    mailbox.address
+                )));
+            }
             for address in std::iter::once(&mailbox.address).chain(&mailbox.aliases) {
                 if CalAddress::parse(address).is_none() {
                     return Err(invalid(format!(
@@ -198,11 +279,72 @@ impl Config {
                     )));
                 }
             }
-            if mailbox.poll_interval_secs == 0 {
+            if !(mailbox.poll_interval_secs >= 0.05 && mailbox.poll_interval_secs <= 86_400.0) {
                 return Err(invalid(format!(
-                    "mailbox {}: poll_interval_secs must be at least 1",
+                    "mailbox {}: poll_interval_secs must be between 0.05 and 86400",
                     mailbox.address
                 )));
+            }
+            if mailbox.fetch_batch == 0 || mailbox.fetch_batch_bytes == 0 {
+                return Err(invalid(format!(
+                    "mailbox {}: fetch_batch and fetch_batch_bytes must be at least 1",
+                    mailbox.address
+                )));
+            }
+            if mailbox.folders.is_empty() {
+                return Err(invalid(format!(
+                    "mailbox {}: folders is empty; write folders = [\"INBOX\"]",
+                    mailbox.address
+                )));
+            }
+            match (mailbox.processed, &mailbox.processed_folder) {
+                (ProcessedAction::Move, None) => {
+                    return Err(invalid(format!(
+                        "mailbox {}: processed = \"move\" needs processed_folder = \"...\"",
+                        mailbox.address
+                    )));
+                }
+                (ProcessedAction::Flag | ProcessedAction::Delete, Some(_)) => {
+                    return Err(invalid(format!(
+                        "mailbox {}: processed_folder is only used with processed = \"move\"",
+                        mailbox.address
+                    )));
+                }
+                _ => {}
+            }
+            let watched: Vec<&String> = mailbox
+                .folders
+                .iter()
+                .chain(mailbox.sent_folder.as_ref())
+                .collect();
+            for target in
+                std::iter::once(&mailbox.quarantine_folder).chain(mailbox.processed_folder.as_ref())
+            {
+                if target.is_empty() || watched.contains(&target) {
+                    return Err(invalid(format!(
+                        "mailbox {}: the folder {target:?} cannot be both watched and a destination for processed or quarantined mail",
+                        mailbox.address
+                    )));
+                }
+            }
+            if mailbox.smtp.retry_initial_secs == 0
+                || mailbox.smtp.retry_max_secs < mailbox.smtp.retry_initial_secs
+            {
+                return Err(invalid(format!(
+                    "mailbox {} [smtp]: retry_initial_secs must be at least 1 and at most retry_max_secs",
+                    mailbox.address
+                )));
+            }
+            for (what, tls, allow) in [
+                ("imap", mailbox.imap.tls, mailbox.imap.allow_plaintext),
+                ("smtp", mailbox.smtp.tls, mailbox.smtp.allow_plaintext),
+            ] {
+                if tls == TlsMode::None && !allow {
+                    return Err(invalid(format!(
+                        "mailbox {} [{what}]: tls = \"none\" sends the password in the clear; use \"implicit\" or \"starttls\", or add allow_plaintext = true (loopback hosts only)",
+                        mailbox.address
+                    )));
+                }
             }
             for (what, login) in [("imap", &mailbox.imap.login), ("smtp", &mailbox.smtp.login)] {
                 if login.password_file.is_some() == login.password_env.is_some() {
@@ -228,7 +370,15 @@ impl MailboxConfig {
 
     /// The interval between polls.
     pub fn poll_interval(&self) -> Duration {
-        Duration::from_secs(self.poll_interval_secs)
+        Duration::from_secs_f64(self.poll_interval_secs)
+    }
+
+    /// Every folder to watch: the incoming ones, then the Sent folder.
+    pub fn watched_folders(&self) -> impl Iterator<Item = &str> {
+        self.folders
+            .iter()
+            .chain(self.sent_folder.as_ref())
+            .map(String::as_str)
     }
 }
 
@@ -332,5 +482,70 @@ password_env = "ROOM1_PASSWORD"
             login.password("room1@example.test").expect("read"),
             "secret"
         );
+    }
+
+    #[test]
+    fn the_example_configuration_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/imipd.example.toml");
+        let config = Config::load(&path).expect("the example is valid");
+        let mailbox = &config.mailboxes[0];
+        assert_eq!(mailbox.processed, ProcessedAction::Flag);
+        assert_eq!(mailbox.quarantine_folder, "imipd-quarantine");
+        assert_eq!(mailbox.smtp.retry_initial_secs, 30);
+    }
+
+    #[test]
+    fn defaults_flag_processed_mail_and_quarantine_failures() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::load(&write(dir.path(), GOOD)).expect("valid");
+        let mailbox = &config.mailboxes[0];
+        assert_eq!(mailbox.processed, ProcessedAction::Flag);
+        assert_eq!(mailbox.quarantine_folder, "imipd-quarantine");
+        assert!(mailbox.idle);
+        assert_eq!(mailbox.sent_folder, None);
+        assert_eq!(mailbox.fetch_batch, 50);
+        assert_eq!(mailbox.watched_folders().collect::<Vec<_>>(), vec!["INBOX"]);
+    }
+
+    #[test]
+    fn plaintext_needs_allow_plaintext() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = GOOD.replace("tls = \"implicit\"", "tls = \"none\"");
+        let err = Config::load(&write(dir.path(), &text)).expect_err("plaintext");
+        assert!(err.to_string().contains("allow_plaintext = true"), "{err}");
+        let text = text.replace("tls = \"none\"", "tls = \"none\"\nallow_plaintext = true");
+        Config::load(&write(dir.path(), &text)).expect("allowed explicitly");
+    }
+
+    #[test]
+    fn move_needs_a_folder_that_is_not_watched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = GOOD.replace("aliases = [", "processed = \"move\"\naliases = [");
+        let err = Config::load(&write(dir.path(), &base)).expect_err("no folder");
+        assert!(err.to_string().contains("processed_folder"), "{err}");
+        let text = base.replace(
+            "processed = \"move\"",
+            "processed = \"move\"\nprocessed_folder = \"INBOX\"",
+        );
+        let err = Config::load(&write(dir.path(), &text)).expect_err("watched");
+        assert!(err.to_string().contains("both watched"), "{err}");
+        let text = base.replace(
+            "processed = \"move\"",
+            "processed = \"move\"\nprocessed_folder = \"Done\"\nsent_folder = \"Sent\"",
+        );
+        let config = Config::load(&write(dir.path(), &text)).expect("valid");
+        assert_eq!(
+            config.mailboxes[0].watched_folders().collect::<Vec<_>>(),
+            vec!["INBOX", "Sent"]
+        );
+    }
+
+    #[test]
+    fn the_same_mailbox_twice_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let start = GOOD.find("[[mailbox]]").expect("mailbox section");
+        let text = format!("{GOOD}\n{}", &GOOD[start..]);
+        let err = Config::load(&write(dir.path(), &text)).expect_err("twice");
+        assert!(err.to_string().contains("appears twice"), "{err}");
     }
 }

@@ -210,6 +210,9 @@ async fn a_composed_reply_travels_through_postfix_to_the_organizers_inbox() {
             password_file: Some(password_file),
             password_env: None,
         },
+        allow_plaintext: false,
+        retry_initial_secs: 30,
+        retry_max_secs: 3600,
     };
     let sender = imipd::smtp::Sender::new(&config, "room1@example.test", stack.password("room1"))
         .expect("SMTP transport");

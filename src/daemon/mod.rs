@@ -1,25 +1,34 @@
 //! The daemon: one task per mailbox that watches its folders, one outbox worker that sends
-//! the replies, and an orderly stop on SIGTERM or SIGINT (the message in hand and the SMTP
-//! send in hand are finished first).
+//! the replies, systemd notification, a configuration reload on SIGHUP, and an orderly stop
+//! on SIGTERM or SIGINT (the message in hand and the SMTP send in hand are finished first).
+//!
+//! # Reload
+//!
+//! SIGHUP reads the configuration file again. A file that does not load or validate, or whose
+//! SMTP settings cannot be set up, is refused with a logged error and the running
+//! configuration stays. Otherwise mailboxes that disappeared are stopped (after the message
+//! in hand), new ones are started, and changed ones are restarted; unchanged ones keep their
+//! connection. The store path cannot change without a restart.
+
+mod mailbox;
+
+pub use mailbox::{batches, reconnect_delay};
 
 use crate::config::{Config, MailboxConfig};
-use crate::imap::{IDLE_REFRESH, IdleEnd, ImapSession};
-use crate::itip::Identity;
-use crate::pipeline::{self, Mailbox};
 use crate::smtp::{self, Sender};
-use crate::store::{CommitResult, MessageKey, Store};
+use crate::store::Store;
 use chrono::Utc;
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
-/// How long the outbox worker sleeps when nobody wakes it.
+/// How long the outbox worker sleeps at most when nobody wakes it.
 const OUTBOX_TICK: Duration = Duration::from_secs(15);
-/// The longest wait between reconnection attempts.
-const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(300);
 /// How long the tasks get to finish what they hold after a stop signal.
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
@@ -28,17 +37,25 @@ const STOP_GRACE: Duration = Duration::from_secs(30);
 pub enum DaemonError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// Boxed: a configuration error is large and rare.
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(Box<crate::config::ConfigError>),
     #[error(transparent)]
     Smtp(#[from] crate::smtp::SmtpError),
     #[error("cannot install the signal handlers: {0}")]
     Signals(std::io::Error),
 }
 
-/// Runs until SIGTERM or SIGINT.
-pub async fn run(config: Config) -> Result<(), DaemonError> {
-    let store = Store::open(&config.store.path)?;
+impl From<crate::config::ConfigError> for DaemonError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        DaemonError::Config(Box::new(e))
+    }
+}
+
+/// One SMTP transport per mailbox address.
+type Senders = Arc<HashMap<String, Sender>>;
+
+fn senders(config: &Config) -> Result<Senders, DaemonError> {
     let mut senders = HashMap::new();
     for mailbox in &config.mailboxes {
         let login = &mailbox.smtp.login;
@@ -49,168 +66,228 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         )?;
         senders.insert(mailbox.address.clone(), sender);
     }
-    let stop = CancellationToken::new();
-    let wake_outbox = Arc::new(Notify::new());
-    let mut tasks = tokio::task::JoinSet::new();
-    for mailbox in config.mailboxes.clone() {
-        let span = info_span!("mailbox", address = %mailbox.address);
-        tasks.spawn(
-            watch_mailbox(store.clone(), mailbox, stop.clone(), wake_outbox.clone())
-                .instrument(span),
+    Ok(Arc::new(senders))
+}
+
+/// Tells systemd (when it started us with `NOTIFY_SOCKET`) how we are; harmless otherwise.
+fn notify(state: &[sd_notify::NotifyState]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some()
+        && let Err(e) = sd_notify::notify(state)
+    {
+        warn!(error = %e, "cannot notify systemd");
+    }
+}
+
+/// A running mailbox task.
+struct Running {
+    config: MailboxConfig,
+    stop: CancellationToken,
+    handle: JoinHandle<()>,
+}
+
+/// The mailbox tasks and what they share.
+struct Mailboxes {
+    store: Store,
+    root: CancellationToken,
+    wake_outbox: Arc<Notify>,
+    running: HashMap<String, Running>,
+}
+
+impl Mailboxes {
+    /// Starts a task for `config`; it waits for `previous` (a task of the same mailbox being
+    /// stopped) first, so that one mailbox never has two sessions at once.
+    fn start(&mut self, config: MailboxConfig, previous: Option<JoinHandle<()>>) {
+        let stop = self.root.child_token();
+        let span = info_span!("mailbox", address = %config.address);
+        let task = mailbox::watch(
+            self.store.clone(),
+            config.clone(),
+            stop.clone(),
+            self.wake_outbox.clone(),
+        );
+        let handle = tokio::spawn(
+            async move {
+                if let Some(previous) = previous {
+                    previous.await.ok();
+                }
+                task.await;
+            }
+            .instrument(span),
+        );
+        self.running.insert(
+            config.address.clone(),
+            Running {
+                config,
+                stop,
+                handle,
+            },
         );
     }
-    tasks.spawn(
-        outbox_worker(store.clone(), senders, stop.clone(), wake_outbox.clone())
-            .instrument(info_span!("outbox")),
+
+    /// Brings the running tasks in line with `wanted`.
+    fn apply(&mut self, wanted: &[MailboxConfig]) {
+        let keep: Vec<&str> = wanted.iter().map(|m| m.address.as_str()).collect();
+        let gone: Vec<String> = self
+            .running
+            .keys()
+            .filter(|a| !keep.contains(&a.as_str()))
+            .cloned()
+            .collect();
+        for address in gone {
+            if let Some(old) = self.running.remove(&address) {
+                info!(mailbox = %address, "mailbox removed from the configuration: stopping it");
+                old.stop.cancel();
+            }
+        }
+        for config in wanted {
+            match self.running.remove(&config.address) {
+                Some(old) if old.config == *config => {
+                    self.running.insert(config.address.clone(), old);
+                }
+                Some(old) => {
+                    info!(mailbox = %config.address, "mailbox settings changed: restarting it");
+                    old.stop.cancel();
+                    self.start(config.clone(), Some(old.handle));
+                }
+                None => {
+                    info!(mailbox = %config.address, "starting mailbox");
+                    self.start(config.clone(), None);
+                }
+            }
+        }
+    }
+}
+
+/// Runs until SIGTERM or SIGINT. `path` is the file `config` came from: SIGHUP reloads it.
+pub async fn run(config: Config, path: Option<PathBuf>) -> Result<(), DaemonError> {
+    let store = Store::open(&config.store.path)?;
+    let (senders_tx, senders_rx) = watch::channel(senders(&config)?);
+    let root = CancellationToken::new();
+    let wake_outbox = Arc::new(Notify::new());
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
+
+    let outbox_stop = root.child_token();
+    let outbox = tokio::spawn(
+        outbox_worker(
+            store.clone(),
+            senders_rx,
+            outbox_stop.clone(),
+            wake_outbox.clone(),
+        )
+        .instrument(info_span!("outbox")),
     );
+    let mut mailboxes = Mailboxes {
+        store,
+        root: root.clone(),
+        wake_outbox: wake_outbox.clone(),
+        running: HashMap::new(),
+    };
+    mailboxes.apply(&config.mailboxes);
+    let mut config = config;
     info!(mailboxes = config.mailboxes.len(), "imipd running");
-    wait_for_stop_signal().await.map_err(DaemonError::Signals)?;
+    notify(&[sd_notify::NotifyState::Ready]);
+    // systemd's WatchdogSec: ping at half the interval from the main loop.
+    let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
+    let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+
+    loop {
+        tokio::select! {
+            _ = term.recv() => { info!("SIGTERM received"); break; }
+            _ = int.recv() => { info!("SIGINT received"); break; }
+            _ = hup.recv() => {
+                info!("SIGHUP received: reloading the configuration");
+                match &path {
+                    Some(path) => {
+                        // systemd's notify-reload wants the monotonic time beside RELOADING.
+                        match sd_notify::NotifyState::monotonic_usec_now() {
+                            Ok(now) => notify(&[sd_notify::NotifyState::Reloading, now]),
+                            Err(_) => notify(&[sd_notify::NotifyState::Reloading]),
+                        }
+                        match reload(path, &config) {
+                            Ok((new, new_senders)) => {
+                                senders_tx.send_replace(new_senders);
+                                mailboxes.apply(&new.mailboxes);
+                                wake_outbox.notify_one();
+                                info!(mailboxes = new.mailboxes.len(), "configuration reloaded");
+                                config = new;
+                            }
+                            Err(e) => error!(error = %e, "the new configuration is refused; the running one stays"),
+                        }
+                        notify(&[sd_notify::NotifyState::Ready]);
+                    }
+                    None => warn!("no configuration file to reload"),
+                }
+            }
+            _ = watchdog_tick.tick(), if watchdog.is_some() => {
+                notify(&[sd_notify::NotifyState::Watchdog]);
+            }
+        }
+    }
+
     info!("stopping: finishing the work in hand");
-    stop.cancel();
-    let finished = tokio::time::timeout(STOP_GRACE, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
+    notify(&[sd_notify::NotifyState::Stopping]);
+    root.cancel();
+    let handles: Vec<JoinHandle<()>> = mailboxes
+        .running
+        .drain()
+        .map(|(_, r)| r.handle)
+        .chain(std::iter::once(outbox))
+        .collect();
+    let aborts: Vec<_> = handles.iter().map(JoinHandle::abort_handle).collect();
+    let finished = tokio::time::timeout(STOP_GRACE, futures_util::future::join_all(handles)).await;
     if finished.is_err() {
         warn!("tasks did not stop within {STOP_GRACE:?}; aborting them");
-        tasks.shutdown().await;
+        for abort in aborts {
+            abort.abort();
+        }
     }
     info!("stopped");
     Ok(())
 }
 
-async fn wait_for_stop_signal() -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM received"),
-        _ = int.recv() => info!("SIGINT received"),
-    }
-    Ok(())
-}
-
-/// Sleeps for `duration` unless stopped first; returns false when stopped.
-async fn pause(stop: &CancellationToken, duration: Duration) -> bool {
-    tokio::select! {
-        _ = stop.cancelled() => false,
-        _ = tokio::time::sleep(duration) => true,
-    }
-}
-
-async fn watch_mailbox(
-    store: Store,
-    config: MailboxConfig,
-    stop: CancellationToken,
-    wake_outbox: Arc<Notify>,
-) {
-    let mailbox = Mailbox {
-        account: config.address.clone(),
-        identity: Identity::new(config.addresses(), config.name.clone()),
-        policy: config.policy.clone(),
-    };
-    let mut delay = Duration::from_secs(1);
-    while !stop.is_cancelled() {
-        match session(&store, &config, &mailbox, &stop, &wake_outbox).await {
-            Ok(()) => return,
-            Err(e) => {
-                error!(error = %e, retry_in_secs = delay.as_secs(), "mailbox session failed");
-                if !pause(&stop, delay).await {
-                    return;
-                }
-                delay = (delay * 2).min(MAX_RECONNECT_DELAY);
-            }
+/// Loads `path` again and checks it can replace `current`.
+fn reload(path: &Path, current: &Config) -> Result<(Config, Senders), DaemonError> {
+    let new = Config::load(path)?;
+    if new.store.path != current.store.path {
+        return Err(crate::config::ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message: format!(
+                "[store] path changed from {} to {}: that needs a restart",
+                current.store.path.display(),
+                new.store.path.display()
+            ),
         }
+        .into());
     }
-}
-
-/// One IMAP session: poll the folders until stopped (Ok) or until the connection fails.
-async fn session(
-    store: &Store,
-    config: &MailboxConfig,
-    mailbox: &Mailbox,
-    stop: &CancellationToken,
-    wake_outbox: &Notify,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let login = &config.imap.login;
-    let password = login.password(&config.address)?;
-    let mut imap =
-        ImapSession::connect(&config.imap, login.username(&config.address), &password).await?;
-    info!("connected to IMAP");
-    loop {
-        for folder in &config.folders {
-            let uid_validity = imap.select(folder).await?;
-            for uid in imap.unprocessed().await? {
-                if stop.is_cancelled() {
-                    break;
-                }
-                let Some(raw) = imap.fetch(uid).await? else {
-                    continue;
-                };
-                let key = MessageKey {
-                    account: config.address.clone(),
-                    folder: folder.clone(),
-                    uid_validity,
-                    uid,
-                };
-                let span = info_span!("message", folder = %folder, uid);
-                let report =
-                    pipeline::process_message(store, mailbox, key, &raw, Utc::now(), false)
-                        .instrument(span.clone())
-                        .await?;
-                span.in_scope(|| {
-                    for part in &report.parts {
-                        info!(
-                            message_id = report.message_id.as_deref().unwrap_or(""),
-                            method = part.result.method.as_deref().unwrap_or(""),
-                            uid = part.result.uid.as_deref().unwrap_or(""),
-                            outcome = %part.result.outcome,
-                            reason = %part.result.reason,
-                            replies = part.replies.len(),
-                            already_processed = report.commit == CommitResult::AlreadyProcessed,
-                            "message processed"
-                        );
-                    }
-                });
-                imap.mark_processed(uid).await?;
-                wake_outbox.notify_one();
-            }
-        }
-        if imap.can_idle() {
-            // IDLE watches the last selected folder; with several folders the wait is capped
-            // at the poll interval so the others are still looked at.
-            let wait = if config.folders.len() > 1 {
-                config.poll_interval()
-            } else {
-                IDLE_REFRESH
-            };
-            let (session, end) = imap.idle(wait, stop).await?;
-            imap = session;
-            if end == IdleEnd::Stopped {
-                imap.logout().await;
-                return Ok(());
-            }
-        } else if !pause(stop, config.poll_interval()).await {
-            imap.logout().await;
-            return Ok(());
-        }
-    }
+    let senders = senders(&new)?;
+    Ok((new, senders))
 }
 
 async fn outbox_worker(
     store: Store,
-    senders: HashMap<String, Sender>,
+    senders: watch::Receiver<Senders>,
     stop: CancellationToken,
     wake: Arc<Notify>,
 ) {
     loop {
-        if let Err(e) = smtp::drain_outbox(&store, &senders, Utc::now().timestamp()).await {
-            error!(error = %e, "outbox pass failed");
-        }
+        let current = senders.borrow().clone();
+        let now = Utc::now().timestamp();
+        let wait = match smtp::drain_outbox(&store, &current, now, &stop).await {
+            Ok(report) => report.next_due.map_or(OUTBOX_TICK, |due| {
+                Duration::from_secs(u64::try_from(due - now).unwrap_or(0).max(1)).min(OUTBOX_TICK)
+            }),
+            Err(e) => {
+                error!(error = %e, "outbox pass failed");
+                OUTBOX_TICK
+            }
+        };
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = wake.notified() => {}
-            _ = tokio::time::sleep(OUTBOX_TICK) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }

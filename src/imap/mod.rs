@@ -2,8 +2,14 @@
 //! write timeouts on the socket (async-imap has none of its own).
 //!
 //! The session lists the messages not yet processed (those without the `$ImipdProcessed`
-//! keyword), fetches each by UID without setting `\Seen`, and marks it once the store has
-//! committed it. The keyword is a hint; the store's ledger is the truth.
+//! keyword), fetches them by UID in bounded batches without setting `\Seen`, and marks (or
+//! moves, or deletes) them once the store has committed them. The keyword is a hint; the
+//! store's ledger is the truth.
+//!
+//! Moving uses `UID MOVE` (RFC 6851) when the server offers it, else `UID COPY` plus
+//! `\Deleted` plus `UID EXPUNGE` (RFC 4315, UIDPLUS), else a plain `EXPUNGE` (which also
+//! removes whatever else was marked `\Deleted` in the folder: the only choice such a server
+//! leaves).
 
 use crate::config::{ImapConfig, TlsMode};
 use crate::tls::{TlsError, client_config};
@@ -19,6 +25,8 @@ use tokio_rustls::rustls::pki_types::ServerName;
 
 /// The keyword set on every message imipd has processed.
 pub const PROCESSED_KEYWORD: &str = "$ImipdProcessed";
+/// The keyword set, besides [`PROCESSED_KEYWORD`], on a message that was quarantined.
+pub const QUARANTINED_KEYWORD: &str = "$ImipdQuarantined";
 
 /// How long a command may take before the connection is given up. async-imap has no timeouts
 /// of its own; every command is wrapped in this one.
@@ -80,17 +88,65 @@ pub enum ImapError {
     },
     #[error("IMAP {command} got no answer within {COMMAND_TIMEOUT:?}")]
     Timeout { command: &'static str },
-    #[error("plaintext IMAP is refused (tls = \"none\") except to a loopback address; got {host}")]
+    #[error(
+        "plaintext IMAP (tls = \"none\") needs allow_plaintext = true and a loopback address; got {host}"
+    )]
     PlaintextRefused { host: String },
+}
+
+impl ImapError {
+    /// Whether the connection is still usable after this error: a `NO`/`BAD` answer to one
+    /// command leaves the session intact; anything else (I/O, timeout, parse) does not.
+    pub fn is_command_refusal(&self) -> bool {
+        matches!(
+            self,
+            ImapError::Command {
+                source: async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_),
+                ..
+            }
+        )
+    }
+}
+
+/// What the server said it can do, as far as this module cares.
+#[derive(Debug, Clone, Copy, Default)]
+struct Capabilities {
+    idle: bool,
+    mv: bool,
+    uidplus: bool,
 }
 
 /// A logged-in IMAP session for one mailbox.
 pub struct ImapSession {
     session: Session,
-    can_idle: bool,
+    caps: Capabilities,
     /// Set when the server announced new messages (EXISTS/RECENT) since the last search, so
     /// a message that arrives between the search and IDLE is not left waiting.
     changed: bool,
+}
+
+/// An IMAP sequence set for `uids` (ascending), with runs written as ranges: `1:4,7,9:12`.
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut set = String::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end.wrapping_add(1) {
+            i += 1;
+            end = uids[i];
+        }
+        if !set.is_empty() {
+            set.push(',');
+        }
+        if start == end {
+            set.push_str(&start.to_string());
+        } else {
+            set.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    set
 }
 
 /// Runs one IMAP command under [`COMMAND_TIMEOUT`].
@@ -175,7 +231,7 @@ impl ImapSession {
                 tls(config, client.into_inner()).await?
             }
             TlsMode::None => {
-                if !is_loopback(&config.host) {
+                if !config.allow_plaintext || !is_loopback(&config.host) {
                     return Err(ImapError::PlaintextRefused {
                         host: config.host.clone(),
                     });
@@ -205,12 +261,15 @@ impl ImapSession {
                 }
                 Err(_) => return Err(ImapError::Timeout { command: "LOGIN" }),
             };
-        let can_idle = timed("CAPABILITY", session.capabilities())
-            .await?
-            .has_str("IDLE");
+        let capabilities = timed("CAPABILITY", session.capabilities()).await?;
+        let caps = Capabilities {
+            idle: capabilities.has_str("IDLE"),
+            mv: capabilities.has_str("MOVE"),
+            uidplus: capabilities.has_str("UIDPLUS"),
+        };
         let mut imap = ImapSession {
             session,
-            can_idle,
+            caps,
             changed: false,
         };
         imap.drain();
@@ -289,9 +348,171 @@ impl ImapSession {
         Ok(())
     }
 
+    /// The UIDs above `after` that already carry the processed keyword, ascending. Used on
+    /// start-up to re-check recently marked messages against the ledger (a power loss can
+    /// lose the last store writes while the server kept the marks).
+    pub async fn marked_after(&mut self, after: u32) -> Result<Vec<u32>, ImapError> {
+        let from = after.saturating_add(1);
+        let found = timed(
+            "UID SEARCH",
+            self.session
+                .uid_search(format!("UID {from}:* KEYWORD {PROCESSED_KEYWORD}")),
+        )
+        .await?;
+        self.drain();
+        // `n:*` always includes the highest UID, even when it is below n.
+        let mut uids: Vec<u32> = found.into_iter().filter(|u| *u >= from).collect();
+        uids.sort_unstable();
+        Ok(uids)
+    }
+
+    /// The size in bytes of each of `uids` that still exists, in ascending UID order.
+    pub async fn sizes(&mut self, uids: &[u32]) -> Result<Vec<(u32, u64)>, ImapError> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fetches: Vec<_> = timed("UID FETCH", async {
+            self.session
+                .uid_fetch(uid_set(uids), "(UID RFC822.SIZE)")
+                .await?
+                .try_collect()
+                .await
+        })
+        .await?;
+        self.drain();
+        let mut sizes: Vec<(u32, u64)> = fetches
+            .iter()
+            .filter_map(|f| Some((f.uid?, u64::from(f.size?))))
+            .filter(|(uid, _)| uids.binary_search(uid).is_ok())
+            .collect();
+        sizes.sort_unstable();
+        sizes.dedup_by_key(|(uid, _)| *uid);
+        Ok(sizes)
+    }
+
+    /// The raw bytes of each of `uids` (one UID FETCH), in ascending UID order; messages
+    /// expunged meanwhile are missing from the result.
+    pub async fn fetch_many(&mut self, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fetches: Vec<_> = timed("UID FETCH", async {
+            self.session
+                .uid_fetch(uid_set(uids), "(UID BODY.PEEK[])")
+                .await?
+                .try_collect()
+                .await
+        })
+        .await?;
+        self.drain();
+        let mut messages: Vec<(u32, Vec<u8>)> = fetches
+            .iter()
+            .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+            .filter(|(uid, _)| uids.binary_search(uid).is_ok())
+            .collect();
+        messages.sort_unstable_by_key(|(uid, _)| *uid);
+        messages.dedup_by_key(|(uid, _)| *uid);
+        Ok(messages)
+    }
+
+    /// Adds `flags` (e.g. `\Seen $ImipdProcessed`) to `uids`.
+    pub async fn add_flags(&mut self, uids: &[u32], flags: &str) -> Result<(), ImapError> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        let _: Vec<_> = timed("UID STORE", async {
+            self.session
+                .uid_store(uid_set(uids), format!("+FLAGS.SILENT ({flags})"))
+                .await?
+                .try_collect()
+                .await
+        })
+        .await?;
+        self.drain();
+        Ok(())
+    }
+
+    /// Creates `folder` unless it exists.
+    pub async fn ensure_folder(&mut self, folder: &str) -> Result<(), ImapError> {
+        let listed: Vec<_> = timed("LIST", async {
+            self.session
+                .list(Some(""), Some(folder))
+                .await?
+                .try_collect()
+                .await
+        })
+        .await?;
+        self.drain();
+        if listed.is_empty() {
+            match timed("CREATE", self.session.create(folder)).await {
+                Ok(()) => {}
+                // Created meanwhile by someone else: that is what was wanted.
+                Err(e) if e.is_command_refusal() => {}
+                Err(e) => return Err(e),
+            }
+            self.drain();
+        }
+        Ok(())
+    }
+
+    /// Moves `uids` of the selected folder to `folder`: `UID MOVE` when the server has it,
+    /// else copy, mark `\Deleted` and expunge.
+    pub async fn move_to(&mut self, uids: &[u32], folder: &str) -> Result<(), ImapError> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        if self.caps.mv {
+            timed("UID MOVE", self.session.uid_mv(uid_set(uids), folder)).await?;
+            self.drain();
+            return Ok(());
+        }
+        timed("UID COPY", self.session.uid_copy(uid_set(uids), folder)).await?;
+        self.drain();
+        self.delete(uids).await
+    }
+
+    /// Deletes `uids` of the selected folder: `\Deleted`, then `UID EXPUNGE` (UIDPLUS) or
+    /// `EXPUNGE`.
+    pub async fn delete(&mut self, uids: &[u32]) -> Result<(), ImapError> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        self.add_flags(uids, "\\Deleted").await?;
+        if self.caps.uidplus {
+            let _: Vec<_> = timed("UID EXPUNGE", async {
+                self.session
+                    .uid_expunge(uid_set(uids))
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await?;
+        } else {
+            let _: Vec<_> = timed("EXPUNGE", async {
+                self.session.expunge().await?.try_collect().await
+            })
+            .await?;
+        }
+        self.drain();
+        Ok(())
+    }
+
+    /// Asks the server for news (NOOP); true when new messages were announced since the
+    /// last search.
+    pub async fn poll(&mut self) -> Result<bool, ImapError> {
+        timed("NOOP", self.session.noop()).await?;
+        self.drain();
+        Ok(self.changed)
+    }
+
     /// Whether the server offers IDLE (RFC 2177).
     pub fn can_idle(&self) -> bool {
-        self.can_idle
+        self.caps.idle
+    }
+
+    /// Whether the server offers MOVE (RFC 6851).
+    pub fn can_move(&self) -> bool {
+        self.caps.mv
     }
 
     /// Waits in IDLE on the selected folder until the server reports a change, `timeout`
@@ -302,7 +523,7 @@ impl ImapSession {
         stop: &tokio_util::sync::CancellationToken,
     ) -> Result<(ImapSession, IdleEnd), ImapError> {
         use async_imap::extensions::idle::IdleResponse;
-        let can_idle = self.can_idle;
+        let caps = self.caps;
         let mut changed = self.changed;
         let unsolicited = self.session.unsolicited_responses.clone();
         let mut handle = self.session.idle();
@@ -345,7 +566,7 @@ impl ImapSession {
         let session = timed("DONE", handle.done()).await?;
         let mut imap = ImapSession {
             session,
-            can_idle,
+            caps,
             changed: false,
         };
         imap.drain();
@@ -415,5 +636,18 @@ impl ImapSession {
         tokio::time::timeout(Duration::from_secs(5), self.session.logout())
             .await
             .ok();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_compress_runs_into_ranges() {
+        assert_eq!(uid_set(&[1, 2, 3, 4, 7, 9, 10, 11, 12]), "1:4,7,9:12");
+        assert_eq!(uid_set(&[5]), "5");
+        assert_eq!(uid_set(&[]), "");
+        assert_eq!(uid_set(&[u32::MAX - 1, u32::MAX]), "4294967294:4294967295");
     }
 }

@@ -15,6 +15,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::collections::HashMap;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Why a transport could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +27,9 @@ pub enum SmtpError {
         host: String,
         source: lettre::transport::smtp::Error,
     },
-    #[error("plaintext SMTP is refused (tls = \"none\") except to a loopback address; got {host}")]
+    #[error(
+        "plaintext SMTP (tls = \"none\") needs allow_plaintext = true and a loopback address; got {host}"
+    )]
     PlaintextRefused { host: String },
 }
 
@@ -43,6 +46,31 @@ pub enum SendFailure {
 #[derive(Clone)]
 pub struct Sender {
     transport: AsyncSmtpTransport<Tokio1Executor>,
+    retry: Retry,
+}
+
+/// When a transient failure is tried again: `initial` doubling up to `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            initial: Duration::from_secs(30),
+            max: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Retry {
+    /// How long to wait before retry number `attempts` (1, 2, …).
+    pub fn delay(&self, attempts: u32) -> Duration {
+        let factor = 1u32 << attempts.saturating_sub(1).min(20);
+        self.initial.saturating_mul(factor).min(self.max)
+    }
 }
 
 fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters, SmtpError> {
@@ -85,6 +113,7 @@ impl Sender {
                         .host
                         .parse::<std::net::IpAddr>()
                         .is_ok_and(|ip| ip.is_loopback());
+                let loopback = loopback && config.allow_plaintext;
                 if !loopback {
                     return Err(SmtpError::PlaintextRefused {
                         host: config.host.clone(),
@@ -98,7 +127,11 @@ impl Sender {
             .credentials(Credentials::new(user.to_string(), password.to_string()))
             .timeout(Some(Duration::from_secs(60)))
             .build();
-        Ok(Sender { transport })
+        let retry = Retry {
+            initial: Duration::from_secs(config.retry_initial_secs),
+            max: Duration::from_secs(config.retry_max_secs),
+        };
+        Ok(Sender { transport, retry })
     }
 
     /// Hands one message to the server.
@@ -125,58 +158,115 @@ impl Sender {
     }
 }
 
-/// The delay before retry number `attempts` (1, 2, …): 30 s doubling, at most an hour.
-pub fn backoff(attempts: u32) -> Duration {
-    let secs = 30u64.saturating_mul(1u64 << attempts.saturating_sub(1).min(10));
-    Duration::from_secs(secs.min(3600))
+/// What one pass over the outbox did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Replies the server accepted.
+    pub sent: usize,
+    /// The earliest `next_attempt` (Unix seconds) of the items still waiting, if any.
+    pub next_due: Option<i64>,
 }
 
-/// One pass over the outbox: sends every due item. Returns how many were accepted.
+/// How many replies are handed to the servers at once. The submission server's per-message
+/// cost (a queue file written and synced) dominates; a few parallel transactions hide it.
+pub const SEND_CONCURRENCY: usize = 4;
+
+/// What became of one outbox item in a pass.
+enum Attempt {
+    Sent,
+    Dead,
+    Waiting(i64),
+}
+
+/// Sends one due item and records the result in the store.
+async fn attempt(
+    store: &Store,
+    sender: &Sender,
+    mut item: OutboxItem,
+    now_unix: i64,
+) -> Result<Attempt, StoreError> {
+    let Some(bytes) = store.outbox_bytes(item.id)? else {
+        store
+            .outbox_dead(
+                &item,
+                "the queued message's bytes are missing from the store",
+            )
+            .await?;
+        return Ok(Attempt::Dead);
+    };
+    match sender.send(&item, &bytes).await {
+        Ok(()) => {
+            crate::store::crash::point("after_smtp_accept");
+            store.outbox_sent(item.id).await?;
+            tracing::info!(message_id = %item.message_id, to = ?item.envelope_to, attempts = item.attempts + 1, "reply sent");
+            Ok(Attempt::Sent)
+        }
+        Err(SendFailure::Permanent(reason)) => {
+            tracing::warn!(message_id = %item.message_id, %reason, "reply refused; moved to dead letters");
+            store.outbox_dead(&item, &reason).await?;
+            Ok(Attempt::Dead)
+        }
+        Err(SendFailure::Transient(reason)) => {
+            item.attempts += 1;
+            let delay = sender.retry.delay(item.attempts);
+            item.next_attempt =
+                now_unix.saturating_add(i64::try_from(delay.as_secs()).unwrap_or(i64::MAX));
+            tracing::warn!(message_id = %item.message_id, %reason, attempts = item.attempts, retry_in_secs = delay.as_secs(), "reply not sent; will retry");
+            item.last_error = Some(reason);
+            store.outbox_retry(&item).await?;
+            Ok(Attempt::Waiting(item.next_attempt))
+        }
+    }
+}
+
+/// One pass over the outbox: sends every due item, [`SEND_CONCURRENCY`] at a time (each
+/// item by exactly one transaction), and starts no new send once `stop` is cancelled (the
+/// sends in hand finish).
 pub async fn drain_outbox(
     store: &Store,
     senders: &HashMap<String, Sender>,
     now_unix: i64,
-) -> Result<usize, StoreError> {
-    let mut sent = 0;
-    for mut item in store.outbox()? {
+    stop: &CancellationToken,
+) -> Result<DrainReport, StoreError> {
+    use futures_util::StreamExt;
+    let mut report = DrainReport::default();
+    let note_waiting = |at: i64, report: &mut DrainReport| {
+        report.next_due = Some(report.next_due.map_or(at, |due| due.min(at)));
+    };
+    let mut due = Vec::new();
+    for item in store.outbox()? {
         if item.next_attempt > now_unix {
-            continue;
+            note_waiting(item.next_attempt, &mut report);
+        } else if let Some(sender) = senders.get(&item.mailbox) {
+            due.push((sender, item));
         }
-        let Some(sender) = senders.get(&item.mailbox) else {
-            // Its mailbox is no longer configured; it waits until it is again.
-            continue;
+        // An item whose mailbox is no longer configured waits until it is again.
+    }
+    let mut queue = due.into_iter();
+    let mut running = futures_util::stream::FuturesUnordered::new();
+    let mut failure = None;
+    loop {
+        while running.len() < SEND_CONCURRENCY && !stop.is_cancelled() && failure.is_none() {
+            let Some((sender, item)) = queue.next() else {
+                break;
+            };
+            running.push(attempt(store, sender, item, now_unix));
+        }
+        let Some(result) = running.next().await else {
+            break;
         };
-        let Some(bytes) = store.outbox_bytes(item.id)? else {
-            store
-                .outbox_dead(
-                    &item,
-                    "the queued message's bytes are missing from the store",
-                )
-                .await?;
-            continue;
-        };
-        match sender.send(&item, &bytes).await {
-            Ok(()) => {
-                crate::store::crash::point("after_smtp_accept");
-                store.outbox_sent(item.id).await?;
-                tracing::info!(message_id = %item.message_id, to = ?item.envelope_to, "reply sent");
-                sent += 1;
-            }
-            Err(SendFailure::Permanent(reason)) => {
-                tracing::warn!(message_id = %item.message_id, %reason, "reply refused; moved to dead letters");
-                store.outbox_dead(&item, &reason).await?;
-            }
-            Err(SendFailure::Transient(reason)) => {
-                item.attempts += 1;
-                let delay = backoff(item.attempts);
-                item.next_attempt = now_unix + delay.as_secs() as i64;
-                tracing::warn!(message_id = %item.message_id, %reason, attempts = item.attempts, retry_in_secs = delay.as_secs(), "reply not sent; will retry");
-                item.last_error = Some(reason);
-                store.outbox_retry(&item).await?;
-            }
+        match result {
+            Ok(Attempt::Sent) => report.sent += 1,
+            Ok(Attempt::Waiting(at)) => note_waiting(at, &mut report),
+            Ok(Attempt::Dead) => {}
+            // The other sends in hand still finish and are recorded.
+            Err(e) => failure = Some(e),
         }
     }
-    Ok(sent)
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
 }
 
 #[cfg(test)]
@@ -184,10 +274,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_and_is_capped_at_an_hour() {
-        assert_eq!(backoff(1), Duration::from_secs(30));
-        assert_eq!(backoff(2), Duration::from_secs(60));
-        assert_eq!(backoff(3), Duration::from_secs(120));
-        assert_eq!(backoff(50), Duration::from_secs(3600));
+    fn retry_delay_doubles_and_is_capped() {
+        let retry = Retry::default();
+        assert_eq!(retry.delay(1), Duration::from_secs(30));
+        assert_eq!(retry.delay(2), Duration::from_secs(60));
+        assert_eq!(retry.delay(3), Duration::from_secs(120));
+        assert_eq!(retry.delay(50), Duration::from_secs(3600));
     }
 }

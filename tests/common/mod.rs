@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod client;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,7 +22,12 @@ impl MailStack {
             || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/mailstack/env"),
             PathBuf::from,
         );
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        MailStack::from_file(&path)
+    }
+
+    /// Reads the env file at `path` (a private stack instance's).
+    pub fn from_file(path: &Path) -> MailStack {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
             panic!(
                 "the mail stack is not running ({}: {e}); start it with `scripts/mailstack up`",
                 path.display()
@@ -67,6 +74,7 @@ impl MailStack {
             port: self.port("MAILSTACK_IMAPS_PORT"),
             tls: imipd::config::TlsMode::Implicit,
             ca_file: Some(PathBuf::from(self.ca())),
+            allow_plaintext: false,
             login: imipd::config::Login {
                 username: Some(format!("{user}@example.test")),
                 password_file: Some(password_file),
