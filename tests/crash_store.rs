@@ -284,11 +284,14 @@ async fn killed_daemon_processes_every_message_once_and_answers_each() {
     }
     // The outbox worker runs beside the mailbox task, so a crash at any point (not only at
     // after_smtp_accept) can land between an SMTP acceptance and its outbox delete; the
-    // worker sends one reply at a time, so each crash duplicates at most one reply.
+    // worker has at most SEND_CONCURRENCY replies in flight, so each crash duplicates at
+    // most that many.
     let crashes = sigkills + aborts;
+    let window = crashes * imipd::smtp::SEND_CONCURRENCY as u32;
     assert!(
-        duplicates as u32 <= crashes,
-        "{duplicates} duplicates but only {crashes} crashes could hit the SMTP window"
+        duplicates as u32 <= window,
+        "{duplicates} duplicates but {crashes} crashes with at most {} replies in flight each could only make {window}",
+        imipd::smtp::SEND_CONCURRENCY
     );
     if crashes_at.get("after_commit").copied().unwrap_or(0) > 0 {
         assert!(

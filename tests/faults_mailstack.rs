@@ -541,7 +541,7 @@ async fn two_mailboxes_reload_and_dispositions(stack: &MailStack) {
     }
     let invalid_id = unique("no-uid");
     let invalid = wire(
-        &data("mail/faults/no-uid.eml")
+        &data("templates/faults/no-uid.eml")
             .replace("{{UID}}", &invalid_id)
             .replace("{{ROOM}}", "room1@example.test")
             .replace("{{ROOM_NAME}}", "room1"),

@@ -28,7 +28,7 @@ pub fn invitation(room: &str, organizer: &str, tag: &str, n: usize) -> (String, 
         + chrono::Duration::minutes(30 * n as i64);
     let end = start + chrono::Duration::minutes(30);
     let fmt = |t: chrono::NaiveDateTime| t.format("%Y%m%dT%H%M%SZ").to_string();
-    let text = data("mail/faults/request.eml")
+    let text = data("templates/faults/request.eml")
         .replace("{{UID}}", &uid)
         .replace("{{ROOM}}", &format!("{room}@example.test"))
         .replace("{{ROOM_NAME}}", room)
