@@ -8,8 +8,8 @@ use crate::itip::{self, Decision, Identity, Incoming, Outcome, Outgoing};
 use crate::mail::{self, Composed, ReplyMail};
 use crate::policy::{Policy, PolicyAnswer, busy};
 use crate::store::{
-    Checkpoint, Commit, CommitResult, InstanceOrder, LedgerEntry, MessageKey, PartResult, Store,
-    StoreError, StoredObject, Tombstone,
+    BusyEntry, BusyUpdate, Checkpoint, Commit, CommitResult, InstanceOrder, LedgerEntry,
+    MessageKey, PartResult, Store, StoreError, StoredObject, Tombstone,
 };
 use calcard::common::IanaString;
 use calcard::icalendar::{ICalendarProperty, ICalendarValue};
@@ -96,6 +96,8 @@ struct Decided {
     message_id: Option<String>,
     parts: Vec<PartReport>,
     objects: Vec<(String, StoredObject)>,
+    /// The busy-index updates of those objects.
+    busy: Vec<BusyUpdate>,
 }
 
 /// Decides everything one message does without writing anything.
@@ -119,6 +121,7 @@ fn decide(
                 message_id: None,
                 parts: vec![report],
                 objects: Vec::new(),
+                busy: Vec::new(),
             });
         }
     };
@@ -140,6 +143,7 @@ fn decide(
             message_id,
             parts: vec![report],
             objects: Vec::new(),
+            busy: Vec::new(),
         });
     }
     let mut reports = Vec::new();
@@ -273,6 +277,12 @@ fn decide(
             reports.push(report);
         }
     }
+    let horizon = mailbox.policy.busy_horizon_days;
+    let me = &mailbox.identity.addresses;
+    let busy = pending
+        .iter()
+        .map(|(uid, ical)| busy::update(&mailbox.account, uid, ical, me, now, horizon))
+        .collect();
     let objects = pending
         .into_iter()
         .map(|(uid, ical)| (mailbox.account.clone(), stored_object(uid, &ical, now)))
@@ -281,6 +291,7 @@ fn decide(
         message_id,
         parts: reports,
         objects,
+        busy,
     })
 }
 
@@ -374,9 +385,45 @@ fn split_publish(ical: &ICalendar) -> Vec<ICalendar> {
         .collect()
 }
 
-/// The policy's answer for a request: accept when free, decline when the request's time
-/// overlaps another stored object this mailbox is busy for (any instance, from `now` on).
-/// Messages that book nothing get the policy's plain answer.
+/// Keeps the mailbox's busy index ahead of time: when its horizon is less than the policy's
+/// `busy_horizon_days` away (time moved on, or the store predates the index), every stored
+/// object of the mailbox is expanded again over the index window and the horizon moves, in
+/// one transaction. This costs one pass over the mailbox about once a day; every other
+/// message only expands the objects it changes.
+pub async fn ensure_busy_horizon(
+    store: &Store,
+    mailbox: &Mailbox,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let horizon = mailbox.policy.busy_horizon_days;
+    let (_, until) = busy::window(now, horizon);
+    let meta = store.busy_meta(&mailbox.account)?;
+    if meta.horizon > (until - busy::LOOKBACK).timestamp() {
+        return Ok(());
+    }
+    let me = &mailbox.identity.addresses;
+    let mut updates = Vec::new();
+    for (_, object) in store.objects(Some(&mailbox.account))? {
+        let ical = calendar::parse(&object.ical)
+            .ok()
+            .and_then(|mut c| (!c.is_empty()).then(|| c.remove(0)));
+        updates.push(match ical {
+            Some(ical) => busy::update(&mailbox.account, &object.uid, &ical, me, now, horizon),
+            None => BusyUpdate {
+                mailbox: mailbox.account.clone(),
+                uid: object.uid.clone(),
+                intervals: Vec::new(),
+            },
+        });
+    }
+    store
+        .extend_busy(&mailbox.account, until.timestamp(), &updates)
+        .await
+}
+
+/// The policy's answer for a request, from the mailbox's policy and its busy index (one
+/// index query per requested instance). Messages that book nothing get the policy's plain
+/// answer.
 fn policy_answer(
     store: &Store,
     mailbox: &Mailbox,
@@ -390,25 +437,15 @@ fn policy_answer(
     if !books {
         return Ok(mailbox.policy.evaluate());
     }
-    let me = &mailbox.identity.addresses;
-    let request = busy::intervals(incoming.ical, me);
-    if request.is_empty() {
-        return Ok(mailbox.policy.evaluate());
-    }
-    let mut taken = Vec::new();
-    for (_, object) in store.objects(Some(&mailbox.account))? {
-        if object.uid == incoming.view.uid.as_str() {
-            continue;
-        }
-        if let Ok(calendars) = calendar::parse(&object.ical) {
-            for ical in &calendars {
-                taken.extend(busy::intervals(ical, me));
-            }
-        }
-    }
-    Ok(mailbox
-        .policy
-        .evaluate_request(&request, &taken, now.timestamp()))
+    let uid = incoming.view.uid.as_str();
+    let lookup = |from: i64, to: i64| -> Result<Vec<BusyEntry>, StoreError> {
+        Ok(store
+            .busy(&mailbox.account, from, to)?
+            .into_iter()
+            .filter(|e| e.uid != uid)
+            .collect())
+    };
+    mailbox.policy.evaluate_request(incoming.ical, &lookup, now)
 }
 
 /// Composes the message for one outgoing iTIP object. The wording comes from
@@ -475,10 +512,14 @@ pub async fn process_message(
     dry_run: bool,
 ) -> Result<Report, StoreError> {
     let hash = content_hash(raw);
+    if !dry_run {
+        ensure_busy_horizon(store, mailbox, now).await?;
+    }
     let Decided {
         message_id,
         parts,
         objects,
+        busy,
     } = decide(store, mailbox, raw, now)?;
     if store
         .ledger_entry(&key, message_id.as_deref(), &hash)?
@@ -503,9 +544,7 @@ pub async fn process_message(
             processed_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
         },
         objects,
-        // The busy intervals come from the calendar layer's expansion (calendar::recur),
-        // which the engine does not call yet; the index is maintained from here once it does.
-        busy: Vec::new(),
+        busy,
         checkpoint,
         replies: parts
             .iter()

@@ -7,8 +7,10 @@
 
 pub mod busy;
 
+use crate::calendar::ICalendar;
 use crate::calendar::PartStat;
-use busy::Busy;
+use crate::store::BusyEntry;
+use chrono::{DateTime, Utc};
 
 /// The policy's answer for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,30 +43,55 @@ impl PolicyAnswer {
     }
 }
 
-/// The policy of one mailbox.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Policy {}
+/// The policy of one mailbox (`[mailbox.policy]` in the configuration).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// How far ahead the busy index expands recurring objects, in days (default 365).
+    pub busy_horizon_days: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            busy_horizon_days: 365,
+        }
+    }
+}
 
 impl Policy {
-    /// Answers a request.
+    /// Answers a message that books nothing (or a request when no rule applies).
     pub fn evaluate(&self) -> PolicyAnswer {
         PolicyAnswer::Accept
     }
 
-    /// Answers a request that occupies `request` when the mailbox is already busy during
-    /// `busy`: accept when free, decline on conflict (any instance, from `now` on).
-    pub fn evaluate_request(&self, request: &[Busy], busy: &[Busy], now: i64) -> PolicyAnswer {
-        match busy::first_conflict(request, busy, now) {
-            None => self.evaluate(),
-            Some(conflict) => PolicyAnswer::Decline {
-                reason: format!(
-                    "Event conflict: the time from {} is already booked.",
-                    chrono::DateTime::from_timestamp(conflict.start, 0)
-                        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-                        .unwrap_or_default()
-                ),
-            },
+    /// Answers a request for `ical`: accept when free, decline when an instance from `now`
+    /// on overlaps what `busy(from, to)` (the mailbox's busy index without the request's
+    /// own UID) reports.
+    pub fn evaluate_request<E>(
+        &self,
+        ical: &ICalendar,
+        busy: &dyn Fn(i64, i64) -> Result<Vec<BusyEntry>, E>,
+        now: DateTime<Utc>,
+    ) -> Result<PolicyAnswer, E> {
+        let (_, until) = busy::window(now, self.busy_horizon_days);
+        let Ok(instances) = busy::occurrences(ical, now, until) else {
+            return Ok(self.evaluate());
+        };
+        for o in instances.iter().filter(|o| !o.cancelled && !o.transparent) {
+            let start = o.start_utc.timestamp();
+            let end = o.end_utc.timestamp().max(start + 1);
+            if let Some(conflict) = busy(start, end)?.first() {
+                return Ok(PolicyAnswer::Decline {
+                    reason: format!(
+                        "Event conflict: the time from {} is already booked.",
+                        chrono::DateTime::from_timestamp(conflict.interval.start.max(start), 0)
+                            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                            .unwrap_or_default()
+                    ),
+                });
+            }
         }
+        Ok(self.evaluate())
     }
 }
