@@ -6,7 +6,7 @@ use crate::calendar::{self, ICalendar, Method, PartStat, SchedulingView};
 use crate::itip::object::Doc;
 use crate::itip::{self, Decision, Identity, Incoming, Outcome, Outgoing};
 use crate::mail::{self, Composed, ReplyMail};
-use crate::policy::{Policy, PolicyAnswer, busy};
+use crate::policy::{Automation, Policy, PolicyAnswer, Request, busy};
 use crate::store::{
     BusyEntry, BusyUpdate, Checkpoint, Commit, CommitResult, InstanceOrder, LedgerEntry,
     MessageKey, PartResult, Store, StoreError, StoredObject, Tombstone,
@@ -146,6 +146,11 @@ fn decide(
             busy: Vec::new(),
         });
     }
+    // A mailbox under manual automation stores requests for a person and answers nothing.
+    let mut identity = mailbox.identity.clone();
+    if mailbox.policy.automation == Automation::Manual {
+        identity.settings.reply = itip::ReplyMode::Never;
+    }
     let mut reports = Vec::new();
     // Objects changed earlier in this same message, by UID: later parts see them.
     let mut pending: HashMap<String, ICalendar> = HashMap::new();
@@ -246,7 +251,7 @@ fn decide(
             };
             let answer = policy_answer(store, mailbox, &incoming, now)?;
             let decision: Decision =
-                itip::process(stored.as_ref(), &incoming, &mailbox.identity, &answer, now);
+                itip::process(stored.as_ref(), &incoming, &identity, &answer, now);
             let method = decision
                 .method
                 .as_ref()
@@ -261,7 +266,7 @@ fn decide(
                 decision.reason.to_string(),
             );
             for outgoing in decision.replies {
-                match compose(mailbox, &outgoing, &extracted.sender, now) {
+                match compose(mailbox, &outgoing, &answer, &extracted.sender, now) {
                     Ok(composed) => report.replies.push(ReplyReport { outgoing, composed }),
                     Err(e) => {
                         report.result.outcome = Outcome::Error;
@@ -445,7 +450,12 @@ fn policy_answer(
             .filter(|e| e.uid != uid)
             .collect())
     };
-    mailbox.policy.evaluate_request(incoming.ical, &lookup, now)
+    let request = Request {
+        ical: incoming.ical,
+        organizer: incoming.view.main().organizer.as_ref(),
+        me: &mailbox.identity.addresses,
+    };
+    mailbox.policy.evaluate_request(&request, &lookup, now)
 }
 
 /// Composes the message for one outgoing iTIP object. The wording comes from
@@ -454,6 +464,7 @@ fn policy_answer(
 fn compose(
     mailbox: &Mailbox,
     outgoing: &Outgoing,
+    answer: &PolicyAnswer,
     invitation: &mail::SenderFacts,
     now: DateTime<Utc>,
 ) -> Result<Composed, mail::compose::ComposeError> {
@@ -482,7 +493,11 @@ fn compose(
         to_name: outgoing.to_name.clone(),
         method: outgoing.method.clone(),
         subject,
-        text: mail::compose::human_summary(&who, &action, summary, when.as_ref()),
+        text: explained(
+            mail::compose::human_summary(&who, &action, summary, when.as_ref()),
+            outgoing,
+            answer,
+        ),
         html: None,
         ical,
         vcalendar: None,
@@ -498,6 +513,15 @@ fn compose(
         ),
         date: now.into(),
     })
+}
+
+/// The reply's text with the policy's reason for a decline ("declined: conflicts with an
+/// existing booking on ...") as its own paragraph.
+fn explained(summary: String, outgoing: &Outgoing, answer: &PolicyAnswer) -> String {
+    match (answer.comment(), &outgoing.partstat) {
+        (Some(reason), Some(PartStat::Declined)) => format!("{summary}\r\n{reason}\r\n"),
+        _ => summary,
+    }
 }
 
 /// Processes one message that arrived at `mailbox` under the IMAP identity `key`: decides,

@@ -542,9 +542,15 @@ fn answer(
     let main = cx.incoming.view.main();
     let mut replies = Vec::new();
     if !answers.is_empty() {
-        let comment = match cx.policy {
-            crate::policy::PolicyAnswer::Decline { reason } if rescheduled => Some(reason.clone()),
-            _ => None,
+        // The policy's explanation and REQUEST-STATUS go with a new answer only, not with a
+        // repeated one.
+        let (comment, request_status) = if rescheduled {
+            (
+                cx.policy.comment().map(str::to_string),
+                cx.policy.request_status().map(str::to_string),
+            )
+        } else {
+            (None, None)
         };
         let list: Vec<build::Answer<'_>> = answers
             .iter()
@@ -552,7 +558,7 @@ fn answer(
                 comp: &merged.doc.nodes[*index].comp,
                 partstat: Some(partstat.clone()),
                 comment: comment.clone(),
-                request_status: None,
+                request_status: request_status.clone(),
             })
             .collect();
         let single_rid = match answers.as_slice() {

@@ -1,34 +1,75 @@
 //! Resource policy: what a mailbox answers to a request it may act on.
 //!
 //! The engine receives the policy's answer as a value, so it stays a pure function. The
-//! rules that compute the answer (conflicts over the busy index, booking window, working
-//! hours, series thresholds, who may book) live here; the current rule set is the
-//! unconditional one a bot mailbox uses: accept.
+//! rules that compute the answer live here, one function per rule family, evaluated in a
+//! fixed order (the first rule that declines gives the reason):
+//!
+//! 1. automation `manual`: store, answer nothing, decide nothing;
+//! 2. who may book: deny list, allow list, external organisers;
+//! 3. automation `decline`;
+//! 4. recurring meetings allowed or not;
+//! 5. time rules per instance: no bookings in the past, duration, working hours, the
+//!    booking window (and, for series, the scheduling horizon);
+//! 6. conflicts over the busy index, with capacity and the series thresholds;
+//! 7. automation `tentative` turns an in-policy accept into TENTATIVE.
+//!
+//! Every decline carries a REQUEST-STATUS (RFC 5546 §3.6) and a sentence a person can read
+//! ("declined: conflicts with an existing booking on Tue 3 Dec 15:00–16:00 UTC"); the engine
+//! sends both in the REPLY (COMMENT and REQUEST-STATUS) and the pipeline puts the sentence
+//! in the reply's text.
+//!
+//! The configuration keys are named after what they do; where Exchange's resource booking
+//! (Set-CalendarProcessing) has the same knob, its name is given in the key's doc comment.
 
 pub mod busy;
+pub mod rules;
 
-use crate::calendar::ICalendar;
-use crate::calendar::PartStat;
+use crate::calendar::{CalAddress, ICalendar, PartStat};
 use crate::store::BusyEntry;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveTime, Utc, Weekday};
+use serde::Deserialize;
 
 /// The policy's answer for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PolicyAnswer {
+    /// Accepted.
     Accept,
+    /// Tentatively accepted: in policy, for a person to confirm.
     Tentative,
+    /// Stored with no decision (PARTSTAT NEEDS-ACTION), for a person to answer.
+    Undecided,
     /// Declined, with the reason given to the organiser.
     Decline {
+        /// A sentence for the organiser ("declined: conflicts with ...").
         reason: String,
+        /// The REQUEST-STATUS value of the REPLY (`4.0;Event conflict. Date/time is busy.`).
+        status: String,
     },
 }
 
+/// REQUEST-STATUS of a decline for a conflict (RFC 5546 §3.6.14).
+pub const STATUS_CONFLICT: &str = "4.0;Event conflict. Date/time is busy.";
+/// REQUEST-STATUS of a decline because the organiser may not book (RFC 5546 §3.6.9).
+pub const STATUS_NO_AUTHORITY: &str = "3.8;No authority.";
+/// REQUEST-STATUS of a decline by a time or series rule: the request was read and handled;
+/// the resource's answer is no (the reason says which rule).
+pub const STATUS_POLICY: &str = "2.0;Success.";
+
 impl PolicyAnswer {
+    /// A decline with a reason and a REQUEST-STATUS.
+    pub fn decline(reason: impl Into<String>, status: &str) -> Self {
+        PolicyAnswer::Decline {
+            reason: reason.into(),
+            status: status.to_string(),
+        }
+    }
+
     /// The PARTSTAT that carries this answer.
     pub fn partstat(&self) -> PartStat {
         match self {
             PolicyAnswer::Accept => PartStat::Accepted,
             PolicyAnswer::Tentative => PartStat::Tentative,
+            PolicyAnswer::Undecided => PartStat::NeedsAction,
             PolicyAnswer::Decline { .. } => PartStat::Declined,
         }
     }
@@ -38,15 +79,181 @@ impl PolicyAnswer {
         match self {
             PolicyAnswer::Accept => "accepted",
             PolicyAnswer::Tentative => "tentative",
+            PolicyAnswer::Undecided => "undecided",
             PolicyAnswer::Decline { .. } => "declined",
+        }
+    }
+
+    /// The explanation sent to the organiser (a decline's reason).
+    pub fn comment(&self) -> Option<&str> {
+        match self {
+            PolicyAnswer::Decline { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The REQUEST-STATUS the REPLY carries, if any.
+    pub fn request_status(&self) -> Option<&str> {
+        match self {
+            PolicyAnswer::Decline { status, .. } => Some(status),
+            _ => None,
         }
     }
 }
 
-/// The policy of one mailbox (`[mailbox.policy]` in the configuration).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+/// How a mailbox answers requests that pass its rules (Exchange: AutomateProcessing
+/// AutoAccept / AutoUpdate, with BookInPolicy and RequestInPolicy).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Automation {
+    /// Accept what is in policy, decline what is not (AutomateProcessing = AutoAccept).
+    #[default]
+    Accept,
+    /// Answer TENTATIVE to what is in policy (for a person to confirm), decline what is
+    /// not (RequestInPolicy).
+    Tentative,
+    /// Decline every request (the resource is closed for booking).
+    Decline,
+    /// Store every request, answer nothing and decide nothing (AutomateProcessing =
+    /// AutoUpdate): the mailbox's replies are switched off (the engine's `ReplyMode::Never`)
+    /// and the stored PARTSTAT stays NEEDS-ACTION.
+    Manual,
+}
+
+/// When bookings may take place (Exchange: ScheduleOnlyDuringWorkHours with the mailbox's
+/// working hours and time zone).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "WorkingHoursConfig")]
+pub struct WorkingHours {
+    /// First minute of the working day, local time.
+    pub start: NaiveTime,
+    /// End of the working day (exclusive), local time.
+    pub end: NaiveTime,
+    /// The working days.
+    pub days: Vec<Weekday>,
+    /// The zone the hours are read in.
+    pub time_zone: chrono_tz::Tz,
+}
+
+/// `[mailbox.policy.working_hours]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkingHoursConfig {
+    #[serde(default = "default_day_start")]
+    start: String,
+    #[serde(default = "default_day_end")]
+    end: String,
+    #[serde(default = "default_days")]
+    days: Vec<String>,
+    #[serde(default = "default_zone")]
+    time_zone: String,
+}
+
+fn default_day_start() -> String {
+    "08:00".into()
+}
+fn default_day_end() -> String {
+    "17:00".into()
+}
+fn default_days() -> Vec<String> {
+    ["mon", "tue", "wed", "thu", "fri"]
+        .map(String::from)
+        .to_vec()
+}
+fn default_zone() -> String {
+    "UTC".into()
+}
+
+impl TryFrom<WorkingHoursConfig> for WorkingHours {
+    type Error = String;
+
+    fn try_from(c: WorkingHoursConfig) -> Result<Self, String> {
+        let time = |key: &str, value: &str| {
+            NaiveTime::parse_from_str(value, "%H:%M").map_err(|_| {
+                format!(
+                    "working_hours.{key} = {value:?} is not a time of day; write it as \"HH:MM\""
+                )
+            })
+        };
+        let start = time("start", &c.start)?;
+        let end = time("end", &c.end)?;
+        if end <= start {
+            return Err(format!(
+                "working_hours: end {} is not after start {}; the working day must not cross midnight",
+                c.end, c.start
+            ));
+        }
+        let days = c
+            .days
+            .iter()
+            .map(|d| {
+                d.parse::<Weekday>().map_err(|_| {
+                    format!("working_hours.days: {d:?} is not a weekday; use mon, tue, ... sun")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let time_zone = c.time_zone.parse::<chrono_tz::Tz>().map_err(|_| {
+            format!(
+                "working_hours.time_zone = {:?} is not a time zone of the tz database (e.g. \"Europe/Berlin\")",
+                c.time_zone
+            )
+        })?;
+        Ok(WorkingHours {
+            start,
+            end,
+            days,
+            time_zone,
+        })
+    }
+}
+
+/// The policy of one mailbox (`[mailbox.policy]` in the configuration). The defaults are a
+/// room's: accept when free, decline conflicts, bookings up to 180 days ahead and 24 hours
+/// long, recurring meetings allowed, anyone may book.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
+    /// How requests that pass the rules are answered (AutomateProcessing).
+    pub automation: Automation,
+    /// Whether bookings may overlap without limit (AllowConflicts; default false).
+    pub allow_conflicts: bool,
+    /// How many bookings may overlap at one instant (a room: 1; a pool of 4 projectors: 4).
+    pub capacity: u32,
+    /// How many days ahead an instance may start (BookingWindowInDays, default 180; 0: no
+    /// limit).
+    pub booking_window_days: u32,
+    /// Whether a series with instances beyond the booking window is declined (true, the
+    /// default) or accepted with only the instances inside the window booked and checked
+    /// (EnforceSchedulingHorizon).
+    pub enforce_scheduling_horizon: bool,
+    /// The shortest instance accepted, in minutes (default 0: no minimum).
+    pub min_duration_minutes: u32,
+    /// The longest instance accepted, in minutes (MaximumDurationInMinutes, default 1440;
+    /// 0: no limit).
+    pub max_duration_minutes: u32,
+    /// Whether recurring meetings are accepted (AllowRecurringMeetings, default true).
+    pub allow_recurring: bool,
+    /// Only bookings inside these hours are accepted (ScheduleOnlyDuringWorkHours with the
+    /// mailbox's WorkingHours; default: any time).
+    pub working_hours: Option<WorkingHours>,
+    /// Who may book, when not empty: addresses (`alice@corp.test`) and domains
+    /// (`corp.test`, which also covers `eu.corp.test` but never `evilcorp.test`)
+    /// (BookInPolicy).
+    pub allow: Vec<String>,
+    /// Who may never book, same forms as `allow`; wins over `allow`.
+    pub deny: Vec<String>,
+    /// Whether organisers outside the mailbox's own domains may book
+    /// (ProcessExternalMeetingMessages; Exchange's default is false, here true so that a
+    /// bot mailbox works out of the box).
+    pub allow_external: bool,
+    /// How many instances of a new series may conflict before the whole series is declined
+    /// (MaximumConflictInstances, default 0).
+    pub max_conflict_instances: u32,
+    /// Which percentage of a series' instances may conflict before the whole series is
+    /// declined (ConflictPercentageAllowed, default 0). A series is accepted only when its
+    /// conflicts are within both thresholds; the conflicting instances are then accepted
+    /// too (per-instance declines need one REPLY per instance and are not sent yet).
+    pub conflict_percentage_allowed: u32,
     /// How far ahead the busy index expands recurring objects, in days (default 365).
     pub busy_horizon_days: u32,
 }
@@ -54,44 +261,76 @@ pub struct Policy {
 impl Default for Policy {
     fn default() -> Self {
         Policy {
+            automation: Automation::Accept,
+            allow_conflicts: false,
+            capacity: 1,
+            booking_window_days: 180,
+            enforce_scheduling_horizon: false,
+            min_duration_minutes: 0,
+            max_duration_minutes: 1440,
+            allow_recurring: true,
+            working_hours: None,
+            allow: Vec::new(),
+            deny: Vec::new(),
+            allow_external: true,
+            max_conflict_instances: 0,
+            conflict_percentage_allowed: 0,
             busy_horizon_days: 365,
         }
     }
 }
 
+/// A request as the policy sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The object requested.
+    pub ical: &'a ICalendar,
+    /// Its ORGANIZER.
+    pub organizer: Option<&'a CalAddress>,
+    /// The mailbox's addresses (the first is its own; their domains are "internal").
+    pub me: &'a [CalAddress],
+}
+
 impl Policy {
-    /// Answers a message that books nothing (or a request when no rule applies).
+    /// Answers a message that books nothing.
     pub fn evaluate(&self) -> PolicyAnswer {
-        PolicyAnswer::Accept
+        match self.automation {
+            Automation::Manual => PolicyAnswer::Undecided,
+            _ => PolicyAnswer::Accept,
+        }
     }
 
-    /// Answers a request for `ical`: accept when free, decline when an instance from `now`
-    /// on overlaps what `busy(from, to)` (the mailbox's busy index without the request's
-    /// own UID) reports.
+    /// Answers a request: the rules in the order of the module's documentation. `busy(from,
+    /// to)` answers the mailbox's busy intervals overlapping `[from, to)` without the
+    /// request's own UID (the store's busy index).
     pub fn evaluate_request<E>(
         &self,
-        ical: &ICalendar,
+        request: &Request<'_>,
         busy: &dyn Fn(i64, i64) -> Result<Vec<BusyEntry>, E>,
         now: DateTime<Utc>,
     ) -> Result<PolicyAnswer, E> {
-        let (_, until) = busy::window(now, self.busy_horizon_days);
-        let Ok(instances) = busy::occurrences(ical, now, until) else {
-            return Ok(self.evaluate());
-        };
-        for o in instances.iter().filter(|o| !o.cancelled && !o.transparent) {
-            let start = o.start_utc.timestamp();
-            let end = o.end_utc.timestamp().max(start + 1);
-            if let Some(conflict) = busy(start, end)?.first() {
-                return Ok(PolicyAnswer::Decline {
-                    reason: format!(
-                        "Event conflict: the time from {} is already booked.",
-                        chrono::DateTime::from_timestamp(conflict.interval.start.max(start), 0)
-                            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-                            .unwrap_or_default()
-                    ),
-                });
-            }
+        if self.automation == Automation::Manual {
+            return Ok(PolicyAnswer::Undecided);
         }
-        Ok(self.evaluate())
+        if let Some(declined) = rules::who(self, request) {
+            return Ok(declined);
+        }
+        if self.automation == Automation::Decline {
+            return Ok(PolicyAnswer::decline(
+                "declined: this resource does not accept bookings automatically",
+                STATUS_POLICY,
+            ));
+        }
+        let instances = match rules::time(self, request.ical, now) {
+            Ok(instances) => instances,
+            Err(declined) => return Ok(declined),
+        };
+        if let Some(declined) = rules::conflicts(self, &instances, busy)? {
+            return Ok(declined);
+        }
+        Ok(match self.automation {
+            Automation::Tentative => PolicyAnswer::Tentative,
+            _ => PolicyAnswer::Accept,
+        })
     }
 }
