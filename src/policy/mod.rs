@@ -334,3 +334,86 @@ impl Policy {
         })
     }
 }
+
+impl Policy {
+    /// The effective policy in words, one rule per line, for `imipd check`.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = vec![match self.automation {
+            Automation::Accept => "requests in policy are accepted, others declined".to_string(),
+            Automation::Tentative => {
+                "requests in policy are answered TENTATIVE for a person to confirm, others declined"
+                    .to_string()
+            }
+            Automation::Decline => "every request is declined".to_string(),
+            Automation::Manual => {
+                "requests are stored for a person to answer; no reply is sent and no rule applies"
+                    .to_string()
+            }
+        }];
+        if self.automation == Automation::Manual {
+            return lines;
+        }
+        lines.push(match (self.allow.is_empty(), self.allow_external) {
+            (true, true) => "anyone may book".to_string(),
+            (true, false) => "only organisers of this mailbox's own domains may book".to_string(),
+            (false, external) => format!(
+                "only {} may book{}",
+                self.allow.join(", "),
+                if external {
+                    ""
+                } else {
+                    ", and only from this mailbox's own domains"
+                }
+            ),
+        });
+        if !self.deny.is_empty() {
+            lines.push(format!("never: {}", self.deny.join(", ")));
+        }
+        lines.push(if self.allow_recurring {
+            "recurring meetings are accepted".to_string()
+        } else {
+            "recurring meetings are declined".to_string()
+        });
+        lines.push("bookings in the past are declined".to_string());
+        lines.push(match self.booking_window_days {
+            0 => "bookings may lie any time ahead".to_string(),
+            days => format!(
+                "bookings may start at most {days} days ahead; a series reaching beyond is {}",
+                if self.enforce_scheduling_horizon {
+                    "declined"
+                } else {
+                    "accepted, with only its instances inside the window booked"
+                }
+            ),
+        });
+        lines.push(
+            match (self.min_duration_minutes, self.max_duration_minutes) {
+                (0, 0) => "bookings may last any time".to_string(),
+                (0, max) => format!("bookings may last at most {max} minutes"),
+                (min, 0) => format!("bookings must last at least {min} minutes"),
+                (min, max) => format!("bookings must last {min} to {max} minutes"),
+            },
+        );
+        if let Some(hours) = &self.working_hours {
+            lines.push(format!(
+                "bookings are accepted only {}",
+                rules::describe_hours(hours)
+            ));
+        }
+        lines.push(if self.allow_conflicts {
+            "overlapping bookings are accepted without limit".to_string()
+        } else {
+            format!(
+                "a booking is declined when {} other booking(s) already take the time; a series is declined when more than {} of its instances or more than {}% of them conflict",
+                self.capacity.max(1),
+                self.max_conflict_instances,
+                self.conflict_percentage_allowed
+            )
+        });
+        lines.push(format!(
+            "busy time is indexed {} days ahead",
+            self.busy_horizon_days
+        ));
+        lines
+    }
+}
