@@ -282,7 +282,7 @@ fn decide(
             reports.push(report);
         }
     }
-    let horizon = mailbox.policy.busy_horizon_days;
+    let horizon = mailbox.policy.index_days();
     let me = &mailbox.identity.addresses;
     let busy = pending
         .iter()
@@ -400,7 +400,7 @@ pub async fn ensure_busy_horizon(
     mailbox: &Mailbox,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let horizon = mailbox.policy.busy_horizon_days;
+    let horizon = mailbox.policy.index_days();
     let (_, until) = busy::window(now, horizon);
     let meta = store.busy_meta(&mailbox.account)?;
     if meta.horizon > (until - busy::LOOKBACK).timestamp() {
@@ -497,6 +497,7 @@ fn compose(
             mail::compose::human_summary(&who, &action, summary, when.as_ref()),
             outgoing,
             answer,
+            mailbox.policy.additional_response.as_deref(),
         ),
         html: None,
         ical,
@@ -517,11 +518,21 @@ fn compose(
 
 /// The reply's text with the policy's reason for a decline ("declined: conflicts with an
 /// existing booking on ...") as its own paragraph.
-fn explained(summary: String, outgoing: &Outgoing, answer: &PolicyAnswer) -> String {
-    match (answer.comment(), &outgoing.partstat) {
+/// The mailbox's additional response, if configured, closes every reply.
+fn explained(
+    summary: String,
+    outgoing: &Outgoing,
+    answer: &PolicyAnswer,
+    additional: Option<&str>,
+) -> String {
+    let mut text = match (answer.comment(), &outgoing.partstat) {
         (Some(reason), Some(PartStat::Declined)) => format!("{summary}\r\n{reason}\r\n"),
         _ => summary,
+    };
+    if let Some(additional) = additional {
+        text.push_str(&format!("\r\n{}\r\n", additional.trim_end()));
     }
+    text
 }
 
 /// Processes one message that arrived at `mailbox` under the IMAP identity `key`: decides,

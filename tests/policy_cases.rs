@@ -53,7 +53,7 @@ async fn seed(store: &Store, mailbox: &Mailbox, path: &Path, now: chrono::DateTi
             &ical,
             &mailbox.identity.addresses,
             now,
-            mailbox.policy.busy_horizon_days,
+            mailbox.policy.index_days(),
         ));
         objects.push((
             ROOM.to_string(),

@@ -254,8 +254,12 @@ pub struct Policy {
     /// conflicts are within both thresholds; the conflicting instances are then accepted
     /// too (per-instance declines need one REPLY per instance and are not sent yet).
     pub conflict_percentage_allowed: u32,
-    /// How far ahead the busy index expands recurring objects, in days (default 365).
+    /// How far ahead the busy index expands recurring objects, in days (default 365; the
+    /// booking window is always covered, see [`Policy::index_days`]).
     pub busy_horizon_days: u32,
+    /// Text added to every reply this mailbox sends (AdditionalResponse with
+    /// AddAdditionalResponse), e.g. where the room is and who to call; default none.
+    pub additional_response: Option<String>,
 }
 
 impl Default for Policy {
@@ -276,6 +280,7 @@ impl Default for Policy {
             max_conflict_instances: 0,
             conflict_percentage_allowed: 0,
             busy_horizon_days: 365,
+            additional_response: None,
         }
     }
 }
@@ -292,6 +297,12 @@ pub struct Request<'a> {
 }
 
 impl Policy {
+    /// How many days ahead the busy index must reach: the configured horizon, and at least
+    /// the booking window, so that no accepted instance escapes the conflict check.
+    pub fn index_days(&self) -> u32 {
+        self.busy_horizon_days.max(self.booking_window_days)
+    }
+
     /// Answers a message that books nothing.
     pub fn evaluate(&self) -> PolicyAnswer {
         match self.automation {
@@ -412,8 +423,11 @@ impl Policy {
         });
         lines.push(format!(
             "busy time is indexed {} days ahead",
-            self.busy_horizon_days
+            self.index_days()
         ));
+        if let Some(text) = &self.additional_response {
+            lines.push(format!("every reply adds: {text}"));
+        }
         lines
     }
 }

@@ -110,7 +110,7 @@ pub fn time(
     now: DateTime<Utc>,
 ) -> Result<Vec<Occurrence>, PolicyAnswer> {
     let window_end = match policy.booking_window_days {
-        0 => busy::window(now, policy.busy_horizon_days).1,
+        0 => busy::window(now, policy.index_days()).1,
         days => now + Duration::days(i64::from(days)),
     };
     // A request whose times cannot be expanded (no DTSTART, an unknown zone, a recurrence
