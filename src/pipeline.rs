@@ -454,6 +454,7 @@ fn policy_answer(
         ical: incoming.ical,
         organizer: incoming.view.main().organizer.as_ref(),
         me: &mailbox.identity.addresses,
+        sender: incoming.sender,
     };
     mailbox.policy.evaluate_request(&request, &lookup, now)
 }

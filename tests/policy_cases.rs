@@ -7,7 +7,8 @@
 //!   (an empty file is the default policy);
 //! - `store-before.ics` (optional): the bookings already stored, one VCALENDAR per UID;
 //!   they go into the busy index the way the pipeline puts a stored object there;
-//! - `request.ics`: the REQUEST, sent by its ORGANIZER to `room@corp.test`;
+//! - `request.ics`: the REQUEST, sent by its ORGANIZER to `room@corp.test` (or
+//!   `request.eml`, a whole message, when its headers matter);
 //! - `expected.json`: `now`, the `answer` (the ledger's reason code: `accepted`,
 //!   `tentative`, `declined`, `undecided`), `reason_contains` (text the reply's COMMENT
 //!   must hold), `status` (the start of its REQUEST-STATUS), `replies` (how many replies,
@@ -117,9 +118,19 @@ async fn run_case(dir: &Path) -> Vec<String> {
     if dir.join("store-before.ics").exists() {
         seed(&store, &mailbox, &dir.join("store-before.ics"), now).await;
     }
-    let path = dir.join("request.ics");
-    let bytes = std::fs::read(&path).expect("request.ics is readable");
-    let raw = process::as_message(&path, &bytes, ROOM);
+    let eml = dir.join("request.eml");
+    let (raw, bytes) = if eml.exists() {
+        let raw = std::fs::read(&eml).expect("request.eml is readable");
+        let text = imipd::mail::extract(&raw)
+            .ok()
+            .and_then(|m| m.parts.first().map(|p| p.text.clone().into_bytes()))
+            .unwrap_or_default();
+        (raw, text)
+    } else {
+        let path = dir.join("request.ics");
+        let bytes = std::fs::read(&path).expect("request.ics is readable");
+        (process::as_message(&path, &bytes, ROOM), bytes)
+    };
     let key = MessageKey {
         account: ROOM.to_string(),
         folder: "test".into(),

@@ -257,6 +257,14 @@ pub struct Policy {
     /// How far ahead the busy index expands recurring objects, in days (default 365; the
     /// booking window is always covered, see [`Policy::index_days`]).
     pub busy_horizon_days: u32,
+    /// Whether only authenticated organisers may book: the topmost Authentication-Results
+    /// header written by one of `trusted_authserv_ids` must say `dmarc=pass` for the From
+    /// domain (or `auth=pass`, a message submitted by a logged-in user of that server).
+    /// Default false.
+    pub require_authenticated: bool,
+    /// The authserv-ids of this site's own border MTAs, the only Authentication-Results
+    /// headers read (anyone can write one before the message reaches this site).
+    pub trusted_authserv_ids: Vec<String>,
     /// Text added to every reply this mailbox sends (AdditionalResponse with
     /// AddAdditionalResponse), e.g. where the room is and who to call; default none.
     pub additional_response: Option<String>,
@@ -281,6 +289,8 @@ impl Default for Policy {
             conflict_percentage_allowed: 0,
             busy_horizon_days: 365,
             additional_response: None,
+            require_authenticated: false,
+            trusted_authserv_ids: Vec::new(),
         }
     }
 }
@@ -294,6 +304,8 @@ pub struct Request<'a> {
     pub organizer: Option<&'a CalAddress>,
     /// The mailbox's addresses (the first is its own; their domains are "internal").
     pub me: &'a [CalAddress],
+    /// Who sent the message (for the authentication rule).
+    pub sender: &'a crate::mail::SenderFacts,
 }
 
 impl Policy {
@@ -379,6 +391,16 @@ impl Policy {
         });
         if !self.deny.is_empty() {
             lines.push(format!("never: {}", self.deny.join(", ")));
+        }
+        if self.require_authenticated {
+            lines.push(format!(
+                "only messages that pass DMARC (or were submitted with SMTP AUTH) according to {} are acted on",
+                if self.trusted_authserv_ids.is_empty() {
+                    "(no trusted server configured: none pass)".to_string()
+                } else {
+                    self.trusted_authserv_ids.join(", ")
+                }
+            ));
         }
         lines.push(if self.allow_recurring {
             "recurring meetings are accepted".to_string()

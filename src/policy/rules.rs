@@ -52,8 +52,42 @@ pub fn entry_matches(entry: &str, address: &CalAddress) -> bool {
     }
 }
 
-/// Who may book: the deny list, the allow list, external organisers.
+/// Whether the message is authenticated: the topmost Authentication-Results header of a
+/// trusted authserv-id says `dmarc=pass` (for the From domain when it names one) or
+/// `auth=pass`.
+pub fn authenticated(policy: &Policy, sender: &crate::mail::SenderFacts) -> bool {
+    let Some(results) = sender.trusted_results(&policy.trusted_authserv_ids).next() else {
+        return false;
+    };
+    let from_domain = sender
+        .from
+        .as_deref()
+        .and_then(|f| f.rsplit_once('@'))
+        .map(|(_, d)| d.to_ascii_lowercase());
+    results.results.iter().any(|r| {
+        r.result.eq_ignore_ascii_case("pass")
+            && match r.method.as_str() {
+                "auth" => true,
+                "dmarc" => r
+                    .properties
+                    .iter()
+                    .find(|(name, _)| name == "header.from")
+                    .is_none_or(|(_, value)| {
+                        from_domain.as_deref() == Some(value.to_ascii_lowercase().as_str())
+                    }),
+                _ => false,
+            }
+    })
+}
+
+/// Who may book: authentication, the deny list, the allow list, external organisers.
 pub fn who(policy: &Policy, request: &Request<'_>) -> Option<PolicyAnswer> {
+    if policy.require_authenticated && !authenticated(policy, request.sender) {
+        return Some(PolicyAnswer::decline(
+            "declined: this resource accepts bookings only from authenticated senders, and this message did not pass DMARC",
+            STATUS_NO_AUTHORITY,
+        ));
+    }
     let restricted = !policy.allow.is_empty() || !policy.allow_external;
     let Some(organizer) = request.organizer else {
         return restricted.then(|| {
