@@ -526,7 +526,19 @@ fn explained(
     answer: &PolicyAnswer,
     additional: Option<&str>,
 ) -> String {
-    let mut text = match (answer.comment(), &outgoing.partstat) {
+    // A declined instance of an accepted series carries its own reason in its COMMENT.
+    let comment = || {
+        outgoing
+            .ical
+            .components
+            .iter()
+            .find_map(|c| c.property(&ICalendarProperty::Comment))
+            .and_then(|e| e.values.first())
+            .and_then(|v| v.as_text())
+            .map(str::to_string)
+    };
+    let reason = answer.comment().map(str::to_string).or_else(comment);
+    let mut text = match (reason, &outgoing.partstat) {
         (Some(reason), Some(PartStat::Declined)) => format!("{summary}\r\n{reason}\r\n"),
         _ => summary,
     };

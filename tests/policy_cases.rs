@@ -12,7 +12,11 @@
 //! - `expected.json`: `now`, the `answer` (the ledger's reason code: `accepted`,
 //!   `tentative`, `declined`, `undecided`), `reason_contains` (text the reply's COMMENT
 //!   must hold), `status` (the start of its REQUEST-STATUS), `replies` (how many replies,
-//!   default 1) and `reply_text_contains` (text of the whole reply message).
+//!   default 1), `reply_text_contains` (text of the whole first reply message),
+//!   `declined_instances` (the RECURRENCE-IDs of the per-instance DECLINED replies) and
+//!   `instance_reply_contains` (text each of those replies' iCalendar must hold),
+//!   `stored_partstat` (a PARTSTAT the stored object holds) and `indexed_instances` (how
+//!   many busy intervals the request's UID has in the index afterwards).
 //!
 //! Every request goes through `pipeline::process_message`, the daemon's own path.
 
@@ -91,6 +95,14 @@ fn strings<'a>(expected: &'a Value, key: &str) -> impl Iterator<Item = &'a str> 
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
+}
+
+fn request_uid(bytes: &[u8]) -> String {
+    calendar::parse(&String::from_utf8_lossy(bytes))
+        .ok()
+        .and_then(|c| c.first().and_then(|i| SchedulingView::new(i).ok()))
+        .map(|v| v.uid.to_string())
+        .unwrap_or_default()
 }
 
 async fn run_case(dir: &Path) -> Vec<String> {
@@ -195,12 +207,43 @@ async fn run_case(dir: &Path) -> Vec<String> {
             errors.push(format!("the reply message lacks {needle:?}:\n{message}"));
         }
     }
+    let instance_replies: Vec<(String, String)> = part
+        .replies
+        .iter()
+        .filter(|r| {
+            r.outgoing.recurrence_id.is_some()
+                && r.outgoing.partstat == Some(imipd::calendar::PartStat::Declined)
+        })
+        .map(|r| {
+            (
+                r.outgoing.recurrence_id.clone().unwrap_or_default(),
+                calendar::write(&r.outgoing.ical).replace("\r\n ", ""),
+            )
+        })
+        .collect();
+    let rids: Vec<&str> = instance_replies.iter().map(|(r, _)| r.as_str()).collect();
+    let want_rids: Vec<&str> = strings(&expected, "declined_instances").collect();
+    if rids != want_rids {
+        errors.push(format!(
+            "declined instances {rids:?}, expected {want_rids:?}"
+        ));
+    }
+    for (rid, text) in &instance_replies {
+        for needle in strings(&expected, "instance_reply_contains") {
+            if !text.contains(needle) {
+                errors.push(format!("the reply for {rid} lacks {needle:?}:\n{text}"));
+            }
+        }
+    }
+    if let Some(count) = expected.get("indexed_instances").and_then(Value::as_u64) {
+        let uid = request_uid(&bytes);
+        let found = store.busy_of(ROOM, &uid).expect("busy reads").len() as u64;
+        if found != count {
+            errors.push(format!("{found} busy intervals indexed, expected {count}"));
+        }
+    }
     if let Some(partstat) = expected.get("stored_partstat").and_then(Value::as_str) {
-        let uid = imipd::calendar::parse(&String::from_utf8_lossy(&bytes))
-            .ok()
-            .and_then(|c| c.first().and_then(|i| SchedulingView::new(i).ok()))
-            .map(|v| v.uid.to_string())
-            .unwrap_or_default();
+        let uid = request_uid(&bytes);
         let stored = store
             .object(ROOM, &uid)
             .expect("store reads")

@@ -38,6 +38,11 @@ pub enum PolicyAnswer {
     Tentative,
     /// Stored with no decision (PARTSTAT NEEDS-ACTION), for a person to answer.
     Undecided,
+    /// A series accepted except for some instances, each declined with its own REPLY.
+    AcceptExcept {
+        /// The declined instances.
+        declined: Vec<DeclinedInstance>,
+    },
     /// Declined, with the reason given to the organiser.
     Decline {
         /// A sentence for the organiser ("declined: conflicts with ...").
@@ -45,6 +50,20 @@ pub enum PolicyAnswer {
         /// The REQUEST-STATUS value of the REPLY (`4.0;Event conflict. Date/time is busy.`).
         status: String,
     },
+}
+
+/// One instance of an accepted series that is declined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclinedInstance {
+    /// The instance's RECURRENCE-ID (its original start), UTC; floating and all-day
+    /// instances are read as UTC, as the busy index reads them.
+    pub recurrence_id: DateTime<Utc>,
+    /// Whether the series is all-day (its RECURRENCE-ID is a DATE).
+    pub all_day: bool,
+    /// Why, for the organiser.
+    pub reason: String,
+    /// The REQUEST-STATUS of its REPLY.
+    pub status: String,
 }
 
 /// REQUEST-STATUS of a decline for a conflict (RFC 5546 §3.6.14).
@@ -67,7 +86,7 @@ impl PolicyAnswer {
     /// The PARTSTAT that carries this answer.
     pub fn partstat(&self) -> PartStat {
         match self {
-            PolicyAnswer::Accept => PartStat::Accepted,
+            PolicyAnswer::Accept | PolicyAnswer::AcceptExcept { .. } => PartStat::Accepted,
             PolicyAnswer::Tentative => PartStat::Tentative,
             PolicyAnswer::Undecided => PartStat::NeedsAction,
             PolicyAnswer::Decline { .. } => PartStat::Declined,
@@ -77,7 +96,7 @@ impl PolicyAnswer {
     /// The reason code recorded in the ledger.
     pub fn code(&self) -> &'static str {
         match self {
-            PolicyAnswer::Accept => "accepted",
+            PolicyAnswer::Accept | PolicyAnswer::AcceptExcept { .. } => "accepted",
             PolicyAnswer::Tentative => "tentative",
             PolicyAnswer::Undecided => "undecided",
             PolicyAnswer::Decline { .. } => "declined",
@@ -249,10 +268,13 @@ pub struct Policy {
     /// How many instances of a new series may conflict before the whole series is declined
     /// (MaximumConflictInstances, default 0).
     pub max_conflict_instances: u32,
+    /// When a series is accepted within the conflict thresholds, whether each conflicting
+    /// instance is declined with a REPLY of its own (true, the default, as Exchange does) or
+    /// accepted with the rest (false).
+    pub decline_conflicting_instances: bool,
     /// Which percentage of a series' instances may conflict before the whole series is
     /// declined (ConflictPercentageAllowed, default 0). A series is accepted only when its
-    /// conflicts are within both thresholds; the conflicting instances are then accepted
-    /// too (per-instance declines need one REPLY per instance and are not sent yet).
+    /// conflicts are within both thresholds (see `decline_conflicting_instances`).
     pub conflict_percentage_allowed: u32,
     /// How far ahead the busy index expands recurring objects, in days (default 365; the
     /// booking window is always covered, see [`Policy::index_days`]).
@@ -286,6 +308,7 @@ impl Default for Policy {
             deny: Vec::new(),
             allow_external: true,
             max_conflict_instances: 0,
+            decline_conflicting_instances: true,
             conflict_percentage_allowed: 0,
             busy_horizon_days: 365,
             additional_response: None,
@@ -348,12 +371,15 @@ impl Policy {
             Ok(instances) => instances,
             Err(declined) => return Ok(declined),
         };
-        if let Some(declined) = rules::conflicts(self, &instances, busy)? {
-            return Ok(declined);
-        }
+        let partly = match rules::conflicts(self, &instances, busy)? {
+            rules::Conflicts::None => Vec::new(),
+            rules::Conflicts::Decline(declined) => return Ok(declined),
+            rules::Conflicts::Instances(declined) => declined,
+        };
         Ok(match self.automation {
             Automation::Tentative => PolicyAnswer::Tentative,
-            _ => PolicyAnswer::Accept,
+            _ if partly.is_empty() => PolicyAnswer::Accept,
+            _ => PolicyAnswer::AcceptExcept { declined: partly },
         })
     }
 }
@@ -437,10 +463,15 @@ impl Policy {
             "overlapping bookings are accepted without limit".to_string()
         } else {
             format!(
-                "a booking is declined when {} other booking(s) already take the time; a series is declined when more than {} of its instances or more than {}% of them conflict",
+                "a booking is declined when {} other booking(s) already take the time; a series is declined when more than {} of its instances or more than {}% of them conflict, otherwise accepted {}",
                 self.capacity.max(1),
                 self.max_conflict_instances,
-                self.conflict_percentage_allowed
+                self.conflict_percentage_allowed,
+                if self.decline_conflicting_instances {
+                    "with each conflicting instance declined"
+                } else {
+                    "with its conflicting instances"
+                }
             )
         });
         lines.push(format!(

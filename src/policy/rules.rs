@@ -331,6 +331,16 @@ fn depth(entries: &[BusyEntry], from: i64, to: i64) -> usize {
     usize::try_from(most).unwrap_or(0)
 }
 
+/// What the conflict check found.
+pub enum Conflicts {
+    /// No conflict, or conflicts the policy accepts.
+    None,
+    /// The request is declined.
+    Decline(PolicyAnswer),
+    /// A series accepted within the thresholds, these instances declined.
+    Instances(Vec<super::DeclinedInstance>),
+}
+
 /// Conflicts over the busy index: each instance is one query; an instance conflicts when
 /// the bookings overlapping it already reach the capacity at some instant. A single booking
 /// that conflicts is declined; a series is declined when its conflicts exceed
@@ -339,9 +349,9 @@ pub fn conflicts<E>(
     policy: &Policy,
     instances: &[Occurrence],
     busy: &dyn Fn(i64, i64) -> Result<Vec<BusyEntry>, E>,
-) -> Result<Option<PolicyAnswer>, E> {
+) -> Result<Conflicts, E> {
     if policy.allow_conflicts {
-        return Ok(None);
+        return Ok(Conflicts::None);
     }
     let capacity = policy.capacity.max(1) as usize;
     let checked: Vec<&Occurrence> = instances.iter().filter(|o| !o.transparent).collect();
@@ -357,7 +367,7 @@ pub fn conflicts<E>(
         }
     }
     let Some((first, existing)) = conflicting.first() else {
-        return Ok(None);
+        return Ok(Conflicts::None);
     };
     let hours = policy.working_hours.as_ref();
     let clash = describe_span(
@@ -368,7 +378,7 @@ pub fn conflicts<E>(
     let total = checked.len();
     let count = conflicting.len();
     if total <= 1 {
-        return Ok(Some(PolicyAnswer::decline(
+        return Ok(Conflicts::Decline(PolicyAnswer::decline(
             format!("declined: conflicts with an existing booking on {clash}"),
             STATUS_CONFLICT,
         )));
@@ -376,9 +386,30 @@ pub fn conflicts<E>(
     let within_count = count <= policy.max_conflict_instances as usize;
     let within_share = count * 100 <= policy.conflict_percentage_allowed as usize * total;
     if within_count && within_share {
-        return Ok(None);
+        if !policy.decline_conflicting_instances {
+            return Ok(Conflicts::None);
+        }
+        return Ok(Conflicts::Instances(
+            conflicting
+                .iter()
+                .map(|(o, existing)| super::DeclinedInstance {
+                    recurrence_id: o.recurrence_id,
+                    all_day: o.all_day,
+                    reason: format!(
+                        "declined: this instance ({}) conflicts with an existing booking on {}; the rest of the series is accepted",
+                        describe(o, hours),
+                        describe_span(
+                            existing.interval.start,
+                            existing.interval.end.max(existing.interval.start),
+                            hours
+                        )
+                    ),
+                    status: STATUS_CONFLICT.to_string(),
+                })
+                .collect(),
+        ));
     }
-    Ok(Some(PolicyAnswer::decline(
+    Ok(Conflicts::Decline(PolicyAnswer::decline(
         format!(
             "declined: {count} of {total} instances conflict with existing bookings (allowed: at most {} instances and {}%); the first, {}, conflicts with an existing booking on {clash}",
             policy.max_conflict_instances,
