@@ -3,7 +3,10 @@
 //! so its time stays nearly flat as the mailbox grows (the scan it replaced read every
 //! stored object per request).
 //!
-//! `cargo bench --bench policy`.
+//! `cargo bench --bench policy`. Measured on the 2-core build machine (2026-11-22,
+//! `-- --warm-up-time 1 --measurement-time 2`): a single booking 3.7 µs at 1k bookings and
+//! 7.6 µs at 10k; a daily series of 10 (expansion plus ten queries) 54 µs at 1k and 100 µs
+//! at 10k.
 
 use criterion::{BenchmarkId, Criterion};
 use imipd::calendar::{self, CalAddress};
