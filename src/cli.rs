@@ -1,6 +1,7 @@
 //! The command line (clap). Each command parses its arguments and calls into the library;
 //! no business logic lives here.
 
+pub mod check;
 pub mod process;
 pub mod show;
 
@@ -24,6 +25,14 @@ pub enum Command {
     ///
     /// Example: imipd run --config /etc/imipd/imipd.toml
     Run {
+        /// The configuration file.
+        #[arg(long, default_value = "/etc/imipd/imipd.toml")]
+        config: PathBuf,
+    },
+    /// Load the configuration and print each mailbox's effective policy in words.
+    ///
+    /// Example: imipd check --config /etc/imipd/imipd.toml
+    Check {
         /// The configuration file.
         #[arg(long, default_value = "/etc/imipd/imipd.toml")]
         config: PathBuf,
@@ -87,6 +96,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Process(args) => process::run(&args),
         Command::Show(args) => show::run(&args),
+        Command::Check { config } => check::run(&config),
         Command::Store { command } => crate::store::cli::run(&command),
         Command::Convert { to, file } => convert(to, &file),
         Command::Run { config } => {

@@ -6,10 +6,10 @@ use crate::calendar::{self, ICalendar, Method, PartStat, SchedulingView};
 use crate::itip::object::Doc;
 use crate::itip::{self, Decision, Identity, Incoming, Outcome, Outgoing};
 use crate::mail::{self, Composed, ReplyMail};
-use crate::policy::{Policy, PolicyAnswer, busy};
+use crate::policy::{Automation, Policy, PolicyAnswer, Request, busy};
 use crate::store::{
-    Checkpoint, Commit, CommitResult, InstanceOrder, LedgerEntry, MessageKey, PartResult, Store,
-    StoreError, StoredObject, Tombstone,
+    BusyEntry, BusyUpdate, Checkpoint, Commit, CommitResult, InstanceOrder, LedgerEntry,
+    MessageKey, PartResult, Store, StoreError, StoredObject, Tombstone,
 };
 use calcard::common::IanaString;
 use calcard::icalendar::{ICalendarProperty, ICalendarValue};
@@ -96,6 +96,8 @@ struct Decided {
     message_id: Option<String>,
     parts: Vec<PartReport>,
     objects: Vec<(String, StoredObject)>,
+    /// The busy-index updates of those objects.
+    busy: Vec<BusyUpdate>,
 }
 
 /// Decides everything one message does without writing anything.
@@ -119,6 +121,7 @@ fn decide(
                 message_id: None,
                 parts: vec![report],
                 objects: Vec::new(),
+                busy: Vec::new(),
             });
         }
     };
@@ -140,7 +143,13 @@ fn decide(
             message_id,
             parts: vec![report],
             objects: Vec::new(),
+            busy: Vec::new(),
         });
+    }
+    // A mailbox under manual automation stores requests for a person and answers nothing.
+    let mut identity = mailbox.identity.clone();
+    if mailbox.policy.automation == Automation::Manual {
+        identity.settings.reply = itip::ReplyMode::Never;
     }
     let mut reports = Vec::new();
     // Objects changed earlier in this same message, by UID: later parts see them.
@@ -242,7 +251,7 @@ fn decide(
             };
             let answer = policy_answer(store, mailbox, &incoming, now)?;
             let decision: Decision =
-                itip::process(stored.as_ref(), &incoming, &mailbox.identity, &answer, now);
+                itip::process(stored.as_ref(), &incoming, &identity, &answer, now);
             let method = decision
                 .method
                 .as_ref()
@@ -257,7 +266,7 @@ fn decide(
                 decision.reason.to_string(),
             );
             for outgoing in decision.replies {
-                match compose(mailbox, &outgoing, &extracted.sender, now) {
+                match compose(mailbox, &outgoing, &answer, &extracted.sender, now) {
                     Ok(composed) => report.replies.push(ReplyReport { outgoing, composed }),
                     Err(e) => {
                         report.result.outcome = Outcome::Error;
@@ -273,6 +282,12 @@ fn decide(
             reports.push(report);
         }
     }
+    let horizon = mailbox.policy.index_days();
+    let me = &mailbox.identity.addresses;
+    let busy = pending
+        .iter()
+        .map(|(uid, ical)| busy::update(&mailbox.account, uid, ical, me, now, horizon))
+        .collect();
     let objects = pending
         .into_iter()
         .map(|(uid, ical)| (mailbox.account.clone(), stored_object(uid, &ical, now)))
@@ -281,6 +296,7 @@ fn decide(
         message_id,
         parts: reports,
         objects,
+        busy,
     })
 }
 
@@ -374,9 +390,45 @@ fn split_publish(ical: &ICalendar) -> Vec<ICalendar> {
         .collect()
 }
 
-/// The policy's answer for a request: accept when free, decline when the request's time
-/// overlaps another stored object this mailbox is busy for (any instance, from `now` on).
-/// Messages that book nothing get the policy's plain answer.
+/// Keeps the mailbox's busy index ahead of time: when its horizon is less than the policy's
+/// `busy_horizon_days` away (time moved on, or the store predates the index), every stored
+/// object of the mailbox is expanded again over the index window and the horizon moves, in
+/// one transaction. This costs one pass over the mailbox about once a day; every other
+/// message only expands the objects it changes.
+pub async fn ensure_busy_horizon(
+    store: &Store,
+    mailbox: &Mailbox,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let horizon = mailbox.policy.index_days();
+    let (_, until) = busy::window(now, horizon);
+    let meta = store.busy_meta(&mailbox.account)?;
+    if meta.horizon > (until - busy::LOOKBACK).timestamp() {
+        return Ok(());
+    }
+    let me = &mailbox.identity.addresses;
+    let mut updates = Vec::new();
+    for (_, object) in store.objects(Some(&mailbox.account))? {
+        let ical = calendar::parse(&object.ical)
+            .ok()
+            .and_then(|mut c| (!c.is_empty()).then(|| c.remove(0)));
+        updates.push(match ical {
+            Some(ical) => busy::update(&mailbox.account, &object.uid, &ical, me, now, horizon),
+            None => BusyUpdate {
+                mailbox: mailbox.account.clone(),
+                uid: object.uid.clone(),
+                intervals: Vec::new(),
+            },
+        });
+    }
+    store
+        .extend_busy(&mailbox.account, until.timestamp(), &updates)
+        .await
+}
+
+/// The policy's answer for a request, from the mailbox's policy and its busy index (one
+/// index query per requested instance). Messages that book nothing get the policy's plain
+/// answer.
 fn policy_answer(
     store: &Store,
     mailbox: &Mailbox,
@@ -390,25 +442,21 @@ fn policy_answer(
     if !books {
         return Ok(mailbox.policy.evaluate());
     }
-    let me = &mailbox.identity.addresses;
-    let request = busy::intervals(incoming.ical, me);
-    if request.is_empty() {
-        return Ok(mailbox.policy.evaluate());
-    }
-    let mut taken = Vec::new();
-    for (_, object) in store.objects(Some(&mailbox.account))? {
-        if object.uid == incoming.view.uid.as_str() {
-            continue;
-        }
-        if let Ok(calendars) = calendar::parse(&object.ical) {
-            for ical in &calendars {
-                taken.extend(busy::intervals(ical, me));
-            }
-        }
-    }
-    Ok(mailbox
-        .policy
-        .evaluate_request(&request, &taken, now.timestamp()))
+    let uid = incoming.view.uid.as_str();
+    let lookup = |from: i64, to: i64| -> Result<Vec<BusyEntry>, StoreError> {
+        Ok(store
+            .busy(&mailbox.account, from, to)?
+            .into_iter()
+            .filter(|e| e.uid != uid)
+            .collect())
+    };
+    let request = Request {
+        ical: incoming.ical,
+        organizer: incoming.view.main().organizer.as_ref(),
+        me: &mailbox.identity.addresses,
+        sender: incoming.sender,
+    };
+    mailbox.policy.evaluate_request(&request, &lookup, now)
 }
 
 /// Composes the message for one outgoing iTIP object. The wording comes from
@@ -417,6 +465,7 @@ fn policy_answer(
 fn compose(
     mailbox: &Mailbox,
     outgoing: &Outgoing,
+    answer: &PolicyAnswer,
     invitation: &mail::SenderFacts,
     now: DateTime<Utc>,
 ) -> Result<Composed, mail::compose::ComposeError> {
@@ -445,7 +494,12 @@ fn compose(
         to_name: outgoing.to_name.clone(),
         method: outgoing.method.clone(),
         subject,
-        text: mail::compose::human_summary(&who, &action, summary, when.as_ref()),
+        text: explained(
+            mail::compose::human_summary(&who, &action, summary, when.as_ref()),
+            outgoing,
+            answer,
+            mailbox.policy.additional_response.as_deref(),
+        ),
         html: None,
         ical,
         vcalendar: None,
@@ -463,6 +517,37 @@ fn compose(
     })
 }
 
+/// The reply's text with the policy's reason for a decline ("declined: conflicts with an
+/// existing booking on ...") as its own paragraph.
+/// The mailbox's additional response, if configured, closes every reply.
+fn explained(
+    summary: String,
+    outgoing: &Outgoing,
+    answer: &PolicyAnswer,
+    additional: Option<&str>,
+) -> String {
+    // A declined instance of an accepted series carries its own reason in its COMMENT.
+    let comment = || {
+        outgoing
+            .ical
+            .components
+            .iter()
+            .find_map(|c| c.property(&ICalendarProperty::Comment))
+            .and_then(|e| e.values.first())
+            .and_then(|v| v.as_text())
+            .map(str::to_string)
+    };
+    let reason = answer.comment().map(str::to_string).or_else(comment);
+    let mut text = match (reason, &outgoing.partstat) {
+        (Some(reason), Some(PartStat::Declined)) => format!("{summary}\r\n{reason}\r\n"),
+        _ => summary,
+    };
+    if let Some(additional) = additional {
+        text.push_str(&format!("\r\n{}\r\n", additional.trim_end()));
+    }
+    text
+}
+
 /// Processes one message that arrived at `mailbox` under the IMAP identity `key`: decides,
 /// then (unless `dry_run`) commits the ledger entry, the stored objects and the queued replies
 /// in one transaction. A message the ledger already holds changes nothing.
@@ -475,10 +560,14 @@ pub async fn process_message(
     dry_run: bool,
 ) -> Result<Report, StoreError> {
     let hash = content_hash(raw);
+    if !dry_run {
+        ensure_busy_horizon(store, mailbox, now).await?;
+    }
     let Decided {
         message_id,
         parts,
         objects,
+        busy,
     } = decide(store, mailbox, raw, now)?;
     if store
         .ledger_entry(&key, message_id.as_deref(), &hash)?
@@ -503,9 +592,7 @@ pub async fn process_message(
             processed_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
         },
         objects,
-        // The busy intervals come from the calendar layer's expansion (calendar::recur),
-        // which the engine does not call yet; the index is maintained from here once it does.
-        busy: Vec::new(),
+        busy,
         checkpoint,
         replies: parts
             .iter()

@@ -542,9 +542,15 @@ fn answer(
     let main = cx.incoming.view.main();
     let mut replies = Vec::new();
     if !answers.is_empty() {
-        let comment = match cx.policy {
-            crate::policy::PolicyAnswer::Decline { reason } if rescheduled => Some(reason.clone()),
-            _ => None,
+        // The policy's explanation and REQUEST-STATUS go with a new answer only, not with a
+        // repeated one.
+        let (comment, request_status) = if rescheduled {
+            (
+                cx.policy.comment().map(str::to_string),
+                cx.policy.request_status().map(str::to_string),
+            )
+        } else {
+            (None, None)
         };
         let list: Vec<build::Answer<'_>> = answers
             .iter()
@@ -552,7 +558,7 @@ fn answer(
                 comp: &merged.doc.nodes[*index].comp,
                 partstat: Some(partstat.clone()),
                 comment: comment.clone(),
-                request_status: None,
+                request_status: request_status.clone(),
             })
             .collect();
         let single_rid = match answers.as_slice() {
@@ -576,6 +582,16 @@ fn answer(
             summary: main.summary.clone(),
             ical,
         });
+    }
+    if rescheduled && let crate::policy::PolicyAnswer::AcceptExcept { declined } = cx.policy {
+        replies.extend(decline_instances(
+            cx,
+            &mut merged,
+            declined,
+            me,
+            organizer,
+            org_entry,
+        ));
     }
     for comp in &merged.refresh {
         replies.push(refresh_for(cx, inc, comp, me, organizer, org_entry));
@@ -632,6 +648,95 @@ fn answer(
         store: Some(merged.doc.to_ical()),
         replies,
     }
+}
+
+/// The series' RECURRENCE-ID matching an instance the policy declined (its start read as
+/// UTC, as the busy index reads it).
+fn rid_for(rids: &[Rid], instance: &crate::policy::DeclinedInstance) -> Option<Rid> {
+    let at = instance.recurrence_id;
+    rids.iter()
+        .find(|rid| match rid {
+            Rid::Instant(ts) => *ts == at.timestamp(),
+            Rid::Date(date) => *date == at.format("%Y%m%d").to_string(),
+            Rid::Floating(local) => *local == at.naive_utc(),
+        })
+        .cloned()
+}
+
+/// Declines single instances of an accepted series (the policy's conflicting instances):
+/// each gets an override in the stored object with ME's PARTSTAT=DECLINED (so the busy
+/// index leaves it free) and, unless the mailbox never replies, a REPLY of its own with the
+/// policy's reason and REQUEST-STATUS.
+fn decline_instances(
+    cx: &Context<'_>,
+    merged: &mut Merged,
+    declined: &[crate::policy::DeclinedInstance],
+    me: &CalAddress,
+    organizer: &CalAddress,
+    org_entry: &calcard::icalendar::ICalendarEntry,
+) -> Vec<Outgoing> {
+    let Some(master) = merged.doc.master() else {
+        return Vec::new();
+    };
+    let rids = object::instances(&merged.doc, master);
+    let main = cx.incoming.view.main();
+    let mut replies = Vec::new();
+    for instance in declined {
+        let Some(rid) = rid_for(&rids, instance) else {
+            continue;
+        };
+        let index = {
+            let zones = cx.zones();
+            match position(&merged.doc, &rid, &zones) {
+                Some(index) => index,
+                None => {
+                    let Some(comp) = zones.instance_override(&merged.doc.nodes[master].comp, &rid)
+                    else {
+                        continue;
+                    };
+                    merged.doc.nodes.push(Node {
+                        comp,
+                        children: Vec::new(),
+                    });
+                    merged.doc.nodes.len() - 1
+                }
+            }
+        };
+        let comp = &mut merged.doc.nodes[index].comp;
+        let Some(at) = object::attendee_index(comp, me) else {
+            continue;
+        };
+        build::set_partstat(&mut comp.entries[at], &PartStat::Declined);
+        if cx.me.settings.reply == ReplyMode::Never {
+            continue;
+        }
+        let comp = &merged.doc.nodes[index].comp;
+        let ical = build::reply(
+            &merged.doc,
+            me,
+            &[build::Answer {
+                comp,
+                partstat: Some(PartStat::Declined),
+                comment: Some(instance.reason.clone()),
+                request_status: Some(instance.status.clone()),
+            }],
+            cx.now,
+        );
+        replies.push(Outgoing {
+            from: me.clone(),
+            to: organizer.clone(),
+            to_name: object::param(org_entry, &ICalendarParameterName::Cn),
+            method: Method::Reply,
+            partstat: Some(PartStat::Declined),
+            recurrence_id: object::text(comp, &ICalendarProperty::RecurrenceId),
+            uid: cx.incoming.view.uid.to_string(),
+            sequence: main.sequence,
+            dtstamp: main.dtstamp.clone(),
+            summary: main.summary.clone(),
+            ical,
+        });
+    }
+    replies
 }
 
 /// A REFRESH to the organiser for an instance this mailbox cannot match (RFC 5546 §4.7.2).

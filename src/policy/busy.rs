@@ -1,76 +1,104 @@
 //! Busy time from calendar objects: the intervals an object occupies, found by expanding its
-//! recurrence (calcard), and the first conflict between a request and what is stored.
+//! recurrence with [`crate::calendar::recur`], in the form the store's busy index keeps
+//! ([`BusyInterval`]).
 //!
-//! This is the scan the default policy ("accept when free, decline on conflict") needs until
-//! the store keeps a busy index: it reads the stored objects it is given, so its cost grows
-//! with the mailbox.
+//! The pipeline computes these for every object it stores and hands them to the store in
+//! the same commit, so a conflict check is one index query per requested instance instead
+//! of a scan of the mailbox.
 
+use crate::calendar::recur::{self, Limits, Occurrence, RecurError};
 use crate::calendar::{CalAddress, ICalendar};
-use calcard::common::timezone::Tz;
-use calcard::icalendar::dates::TimeOrDelta;
-use calcard::icalendar::{ICalendarParameterName, ICalendarParameterValue, ICalendarProperty};
+use crate::store::{BusyInterval, BusyUpdate, Transparency};
+use calcard::icalendar::{
+    ICalendarParameterName, ICalendarParameterValue, ICalendarParticipationStatus,
+    ICalendarProperty,
+};
+use chrono::{DateTime, Duration, Utc};
 
-/// The most instances of one object expanded when looking for conflicts.
-pub const MAX_INSTANCES: usize = 2_000;
+/// How far before `now` the index keeps instances: an event running right now still
+/// conflicts with a request for its remaining time.
+pub const LOOKBACK: Duration = Duration::days(1);
 
-/// One busy interval, in UTC seconds, end exclusive.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Busy {
-    /// Start, UTC seconds.
-    pub start: i64,
-    /// End (exclusive), UTC seconds.
-    pub end: i64,
+/// The window `[now - LOOKBACK, now + horizon_days)` the busy index covers.
+pub fn window(now: DateTime<Utc>, horizon_days: u32) -> (DateTime<Utc>, DateTime<Utc>) {
+    (
+        now - LOOKBACK,
+        now + Duration::days(i64::from(horizon_days.max(1))),
+    )
 }
 
-/// The intervals `ical` occupies for the mailbox whose addresses are `me`: cancelled
-/// components, transparent ones and those `me` declined are free. Floating times are read
-/// as UTC.
-pub fn intervals(ical: &ICalendar, me: &[CalAddress]) -> Vec<Busy> {
-    let expanded = ical.expand_dates(Tz::UTC, MAX_INSTANCES);
-    expanded
-        .events
-        .iter()
-        .filter(|event| {
-            ical.components
-                .get(event.comp_id as usize)
-                .is_some_and(|comp| {
-                    let cancelled = comp.status().is_some_and(|s| {
-                        matches!(s, calcard::icalendar::ICalendarStatus::Cancelled)
-                    });
-                    let transparent = comp.transparency().is_some_and(|t| {
-                        matches!(t, calcard::icalendar::ICalendarTransparency::Transparent)
-                    });
-                    let declined = comp.properties(&ICalendarProperty::Attendee).any(|e| {
-                        crate::calendar::view::address_of(e).is_some_and(|a| me.contains(&a))
-                            && matches!(
-                                e.parameter(&ICalendarParameterName::Partstat),
-                                Some(ICalendarParameterValue::Partstat(
-                                    calcard::icalendar::ICalendarParticipationStatus::Declined
-                                ))
-                            )
-                    });
-                    !cancelled && !transparent && !declined
-                })
+/// The instances of `ical` in `[from, to)`, sorted by start (cancelled ones included,
+/// flagged).
+pub fn occurrences(
+    ical: &ICalendar,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Occurrence>, RecurError> {
+    recur::expand(ical, from, to, &Limits::default())
+}
+
+/// Whether `me` (any of the mailbox's addresses) declined the component the occurrence
+/// comes from.
+fn declined_by(ical: &ICalendar, occurrence: &Occurrence, me: &[CalAddress]) -> bool {
+    ical.components
+        .get(occurrence.component)
+        .is_some_and(|comp| {
+            comp.properties(&ICalendarProperty::Attendee).any(|e| {
+                crate::calendar::view::address_of(e).is_some_and(|a| me.contains(&a))
+                    && matches!(
+                        e.parameter(&ICalendarParameterName::Partstat),
+                        Some(ICalendarParameterValue::Partstat(
+                            ICalendarParticipationStatus::Declined
+                        ))
+                    )
+            })
         })
-        .map(|event| {
-            let start = event.start.timestamp();
-            let end = match &event.end {
-                TimeOrDelta::Time(end) => end.timestamp(),
-                TimeOrDelta::Delta(delta) => start + delta.num_seconds(),
-            };
-            Busy {
+}
+
+/// The intervals `ical` occupies for the mailbox whose addresses are `me` in `[from, to)`:
+/// cancelled instances, transparent ones and those `me` declined are free. Floating times
+/// are read as UTC. An object whose recurrence cannot be expanded occupies nothing (the
+/// engine refuses such objects on arrival; one stored before is not allowed to block the
+/// resource forever).
+pub fn intervals(
+    ical: &ICalendar,
+    me: &[CalAddress],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<BusyInterval> {
+    let Ok(found) = occurrences(ical, from, to) else {
+        return Vec::new();
+    };
+    found
+        .iter()
+        .filter(|o| !o.cancelled && !o.transparent && !declined_by(ical, o, me))
+        .map(|o| {
+            let start = o.start_utc.timestamp();
+            BusyInterval {
                 start,
-                end: end.max(start + 1),
+                end: o.end_utc.timestamp().max(start + 1),
+                recurrence_id: o.is_override.then(|| o.recurrence_id.to_rfc3339()),
+                transparency: Transparency::Opaque,
             }
         })
         .collect()
 }
 
-/// The first interval of `request` that overlaps one of `busy` and ends after `now`.
-pub fn first_conflict(request: &[Busy], busy: &[Busy], now: i64) -> Option<Busy> {
-    request
-        .iter()
-        .filter(|r| r.end > now)
-        .find(|r| busy.iter().any(|b| b.start < r.end && r.start < b.end))
-        .cloned()
+/// The index update for one stored object of `mailbox`: all its busy intervals over the
+/// index window (an empty list removes what the UID had, e.g. when it was cancelled or
+/// declined).
+pub fn update(
+    mailbox: &str,
+    uid: &str,
+    ical: &ICalendar,
+    me: &[CalAddress],
+    now: DateTime<Utc>,
+    horizon_days: u32,
+) -> BusyUpdate {
+    let (from, to) = window(now, horizon_days);
+    BusyUpdate {
+        mailbox: mailbox.to_string(),
+        uid: uid.to_string(),
+        intervals: intervals(ical, me, from, to),
+    }
 }

@@ -1,32 +1,94 @@
 //! Resource policy: what a mailbox answers to a request it may act on.
 //!
 //! The engine receives the policy's answer as a value, so it stays a pure function. The
-//! rules that compute the answer (conflicts over the busy index, booking window, working
-//! hours, series thresholds, who may book) live here; the current rule set is the
-//! unconditional one a bot mailbox uses: accept.
+//! rules that compute the answer live here, one function per rule family, evaluated in a
+//! fixed order (the first rule that declines gives the reason):
+//!
+//! 1. automation `manual`: store, answer nothing, decide nothing;
+//! 2. who may book: deny list, allow list, external organisers;
+//! 3. automation `decline`;
+//! 4. recurring meetings allowed or not;
+//! 5. time rules per instance: no bookings in the past, duration, working hours, the
+//!    booking window (and, for series, the scheduling horizon);
+//! 6. conflicts over the busy index, with capacity and the series thresholds;
+//! 7. automation `tentative` turns an in-policy accept into TENTATIVE.
+//!
+//! Every decline carries a REQUEST-STATUS (RFC 5546 §3.6) and a sentence a person can read
+//! ("declined: conflicts with an existing booking on Tue 3 Dec 15:00–16:00 UTC"); the engine
+//! sends both in the REPLY (COMMENT and REQUEST-STATUS) and the pipeline puts the sentence
+//! in the reply's text.
+//!
+//! The configuration keys are named after what they do; where Exchange's resource booking
+//! (Set-CalendarProcessing) has the same knob, its name is given in the key's doc comment.
 
 pub mod busy;
+pub mod rules;
 
-use crate::calendar::PartStat;
-use busy::Busy;
+use crate::calendar::{CalAddress, ICalendar, PartStat};
+use crate::store::BusyEntry;
+use chrono::{DateTime, NaiveTime, Utc, Weekday};
+use serde::Deserialize;
 
 /// The policy's answer for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PolicyAnswer {
+    /// Accepted.
     Accept,
+    /// Tentatively accepted: in policy, for a person to confirm.
     Tentative,
+    /// Stored with no decision (PARTSTAT NEEDS-ACTION), for a person to answer.
+    Undecided,
+    /// A series accepted except for some instances, each declined with its own REPLY.
+    AcceptExcept {
+        /// The declined instances.
+        declined: Vec<DeclinedInstance>,
+    },
     /// Declined, with the reason given to the organiser.
     Decline {
+        /// A sentence for the organiser ("declined: conflicts with ...").
         reason: String,
+        /// The REQUEST-STATUS value of the REPLY (`4.0;Event conflict. Date/time is busy.`).
+        status: String,
     },
 }
 
+/// One instance of an accepted series that is declined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclinedInstance {
+    /// The instance's RECURRENCE-ID (its original start), UTC; floating and all-day
+    /// instances are read as UTC, as the busy index reads them.
+    pub recurrence_id: DateTime<Utc>,
+    /// Whether the series is all-day (its RECURRENCE-ID is a DATE).
+    pub all_day: bool,
+    /// Why, for the organiser.
+    pub reason: String,
+    /// The REQUEST-STATUS of its REPLY.
+    pub status: String,
+}
+
+/// REQUEST-STATUS of a decline for a conflict (RFC 5546 §3.6.14).
+pub const STATUS_CONFLICT: &str = "4.0;Event conflict. Date/time is busy.";
+/// REQUEST-STATUS of a decline because the organiser may not book (RFC 5546 §3.6.9).
+pub const STATUS_NO_AUTHORITY: &str = "3.8;No authority.";
+/// REQUEST-STATUS of a decline by a time or series rule: the request was read and handled;
+/// the resource's answer is no (the reason says which rule).
+pub const STATUS_POLICY: &str = "2.0;Success.";
+
 impl PolicyAnswer {
+    /// A decline with a reason and a REQUEST-STATUS.
+    pub fn decline(reason: impl Into<String>, status: &str) -> Self {
+        PolicyAnswer::Decline {
+            reason: reason.into(),
+            status: status.to_string(),
+        }
+    }
+
     /// The PARTSTAT that carries this answer.
     pub fn partstat(&self) -> PartStat {
         match self {
-            PolicyAnswer::Accept => PartStat::Accepted,
+            PolicyAnswer::Accept | PolicyAnswer::AcceptExcept { .. } => PartStat::Accepted,
             PolicyAnswer::Tentative => PartStat::Tentative,
+            PolicyAnswer::Undecided => PartStat::NeedsAction,
             PolicyAnswer::Decline { .. } => PartStat::Declined,
         }
     }
@@ -34,37 +96,391 @@ impl PolicyAnswer {
     /// The reason code recorded in the ledger.
     pub fn code(&self) -> &'static str {
         match self {
-            PolicyAnswer::Accept => "accepted",
+            PolicyAnswer::Accept | PolicyAnswer::AcceptExcept { .. } => "accepted",
             PolicyAnswer::Tentative => "tentative",
+            PolicyAnswer::Undecided => "undecided",
             PolicyAnswer::Decline { .. } => "declined",
+        }
+    }
+
+    /// The explanation sent to the organiser (a decline's reason).
+    pub fn comment(&self) -> Option<&str> {
+        match self {
+            PolicyAnswer::Decline { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The REQUEST-STATUS the REPLY carries, if any.
+    pub fn request_status(&self) -> Option<&str> {
+        match self {
+            PolicyAnswer::Decline { status, .. } => Some(status),
+            _ => None,
         }
     }
 }
 
-/// The policy of one mailbox.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+/// How a mailbox answers requests that pass its rules (Exchange: AutomateProcessing
+/// AutoAccept / AutoUpdate, with BookInPolicy and RequestInPolicy).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Automation {
+    /// Accept what is in policy, decline what is not (AutomateProcessing = AutoAccept).
+    #[default]
+    Accept,
+    /// Answer TENTATIVE to what is in policy (for a person to confirm), decline what is
+    /// not (RequestInPolicy).
+    Tentative,
+    /// Decline every request (the resource is closed for booking).
+    Decline,
+    /// Store every request, answer nothing and decide nothing (AutomateProcessing =
+    /// AutoUpdate): the mailbox's replies are switched off (the engine's `ReplyMode::Never`)
+    /// and the stored PARTSTAT stays NEEDS-ACTION.
+    Manual,
+}
+
+/// When bookings may take place (Exchange: ScheduleOnlyDuringWorkHours with the mailbox's
+/// working hours and time zone).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "WorkingHoursConfig")]
+pub struct WorkingHours {
+    /// First minute of the working day, local time.
+    pub start: NaiveTime,
+    /// End of the working day (exclusive), local time.
+    pub end: NaiveTime,
+    /// The working days.
+    pub days: Vec<Weekday>,
+    /// The zone the hours are read in.
+    pub time_zone: chrono_tz::Tz,
+}
+
+/// `[mailbox.policy.working_hours]` as written.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Policy {}
+struct WorkingHoursConfig {
+    #[serde(default = "default_day_start")]
+    start: String,
+    #[serde(default = "default_day_end")]
+    end: String,
+    #[serde(default = "default_days")]
+    days: Vec<String>,
+    #[serde(default = "default_zone")]
+    time_zone: String,
+}
+
+fn default_day_start() -> String {
+    "08:00".into()
+}
+fn default_day_end() -> String {
+    "17:00".into()
+}
+fn default_days() -> Vec<String> {
+    ["mon", "tue", "wed", "thu", "fri"]
+        .map(String::from)
+        .to_vec()
+}
+fn default_zone() -> String {
+    "UTC".into()
+}
+
+impl TryFrom<WorkingHoursConfig> for WorkingHours {
+    type Error = String;
+
+    fn try_from(c: WorkingHoursConfig) -> Result<Self, String> {
+        let time = |key: &str, value: &str| {
+            NaiveTime::parse_from_str(value, "%H:%M").map_err(|_| {
+                format!(
+                    "working_hours.{key} = {value:?} is not a time of day; write it as \"HH:MM\""
+                )
+            })
+        };
+        let start = time("start", &c.start)?;
+        let end = time("end", &c.end)?;
+        if end <= start {
+            return Err(format!(
+                "working_hours: end {} is not after start {}; the working day must not cross midnight",
+                c.end, c.start
+            ));
+        }
+        let days = c
+            .days
+            .iter()
+            .map(|d| {
+                d.parse::<Weekday>().map_err(|_| {
+                    format!("working_hours.days: {d:?} is not a weekday; use mon, tue, ... sun")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let time_zone = c.time_zone.parse::<chrono_tz::Tz>().map_err(|_| {
+            format!(
+                "working_hours.time_zone = {:?} is not a time zone of the tz database (e.g. \"Europe/Berlin\")",
+                c.time_zone
+            )
+        })?;
+        Ok(WorkingHours {
+            start,
+            end,
+            days,
+            time_zone,
+        })
+    }
+}
+
+/// The policy of one mailbox (`[mailbox.policy]` in the configuration). The defaults are a
+/// room's: accept when free, decline conflicts, bookings up to 180 days ahead and 24 hours
+/// long, recurring meetings allowed, anyone may book.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// How requests that pass the rules are answered (AutomateProcessing).
+    pub automation: Automation,
+    /// Whether bookings may overlap without limit (AllowConflicts; default false).
+    pub allow_conflicts: bool,
+    /// How many bookings may overlap at one instant (a room: 1; a pool of 4 projectors: 4).
+    pub capacity: u32,
+    /// How many days ahead an instance may start (BookingWindowInDays, default 180; 0: no
+    /// limit).
+    pub booking_window_days: u32,
+    /// Whether a series with instances beyond the booking window is declined (true, the
+    /// default) or accepted with only the instances inside the window booked and checked
+    /// (EnforceSchedulingHorizon).
+    pub enforce_scheduling_horizon: bool,
+    /// The shortest instance accepted, in minutes (default 0: no minimum).
+    pub min_duration_minutes: u32,
+    /// The longest instance accepted, in minutes (MaximumDurationInMinutes, default 1440;
+    /// 0: no limit).
+    pub max_duration_minutes: u32,
+    /// Whether recurring meetings are accepted (AllowRecurringMeetings, default true).
+    pub allow_recurring: bool,
+    /// Only bookings inside these hours are accepted (ScheduleOnlyDuringWorkHours with the
+    /// mailbox's WorkingHours; default: any time).
+    pub working_hours: Option<WorkingHours>,
+    /// Who may book, when not empty: addresses (`alice@corp.test`) and domains
+    /// (`corp.test`, which also covers `eu.corp.test` but never `evilcorp.test`)
+    /// (BookInPolicy).
+    pub allow: Vec<String>,
+    /// Who may never book, same forms as `allow`; wins over `allow`.
+    pub deny: Vec<String>,
+    /// Whether organisers outside the mailbox's own domains may book
+    /// (ProcessExternalMeetingMessages; Exchange's default is false, here true so that a
+    /// bot mailbox works out of the box).
+    pub allow_external: bool,
+    /// How many instances of a new series may conflict before the whole series is declined
+    /// (MaximumConflictInstances, default 0).
+    pub max_conflict_instances: u32,
+    /// When a series is accepted within the conflict thresholds, whether each conflicting
+    /// instance is declined with a REPLY of its own (true, the default, as Exchange does) or
+    /// accepted with the rest (false).
+    pub decline_conflicting_instances: bool,
+    /// Which percentage of a series' instances may conflict before the whole series is
+    /// declined (ConflictPercentageAllowed, default 0). A series is accepted only when its
+    /// conflicts are within both thresholds (see `decline_conflicting_instances`).
+    pub conflict_percentage_allowed: u32,
+    /// How far ahead the busy index expands recurring objects, in days (default 365; the
+    /// booking window is always covered, see [`Policy::index_days`]).
+    pub busy_horizon_days: u32,
+    /// Whether only authenticated organisers may book: the topmost Authentication-Results
+    /// header written by one of `trusted_authserv_ids` must say `dmarc=pass` for the From
+    /// domain (or `auth=pass`, a message submitted by a logged-in user of that server).
+    /// Default false.
+    pub require_authenticated: bool,
+    /// The authserv-ids of this site's own border MTAs, the only Authentication-Results
+    /// headers read (anyone can write one before the message reaches this site).
+    pub trusted_authserv_ids: Vec<String>,
+    /// Text added to every reply this mailbox sends (AdditionalResponse with
+    /// AddAdditionalResponse), e.g. where the room is and who to call; default none.
+    pub additional_response: Option<String>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            automation: Automation::Accept,
+            allow_conflicts: false,
+            capacity: 1,
+            booking_window_days: 180,
+            enforce_scheduling_horizon: false,
+            min_duration_minutes: 0,
+            max_duration_minutes: 1440,
+            allow_recurring: true,
+            working_hours: None,
+            allow: Vec::new(),
+            deny: Vec::new(),
+            allow_external: true,
+            max_conflict_instances: 0,
+            decline_conflicting_instances: true,
+            conflict_percentage_allowed: 0,
+            busy_horizon_days: 365,
+            additional_response: None,
+            require_authenticated: false,
+            trusted_authserv_ids: Vec::new(),
+        }
+    }
+}
+
+/// A request as the policy sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The object requested.
+    pub ical: &'a ICalendar,
+    /// Its ORGANIZER.
+    pub organizer: Option<&'a CalAddress>,
+    /// The mailbox's addresses (the first is its own; their domains are "internal").
+    pub me: &'a [CalAddress],
+    /// Who sent the message (for the authentication rule).
+    pub sender: &'a crate::mail::SenderFacts,
+}
 
 impl Policy {
-    /// Answers a request.
-    pub fn evaluate(&self) -> PolicyAnswer {
-        PolicyAnswer::Accept
+    /// How many days ahead the busy index must reach: the configured horizon, and at least
+    /// the booking window, so that no accepted instance escapes the conflict check.
+    pub fn index_days(&self) -> u32 {
+        self.busy_horizon_days.max(self.booking_window_days)
     }
 
-    /// Answers a request that occupies `request` when the mailbox is already busy during
-    /// `busy`: accept when free, decline on conflict (any instance, from `now` on).
-    pub fn evaluate_request(&self, request: &[Busy], busy: &[Busy], now: i64) -> PolicyAnswer {
-        match busy::first_conflict(request, busy, now) {
-            None => self.evaluate(),
-            Some(conflict) => PolicyAnswer::Decline {
-                reason: format!(
-                    "Event conflict: the time from {} is already booked.",
-                    chrono::DateTime::from_timestamp(conflict.start, 0)
-                        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-                        .unwrap_or_default()
-                ),
-            },
+    /// Answers a message that books nothing.
+    pub fn evaluate(&self) -> PolicyAnswer {
+        match self.automation {
+            Automation::Manual => PolicyAnswer::Undecided,
+            _ => PolicyAnswer::Accept,
         }
+    }
+
+    /// Answers a request: the rules in the order of the module's documentation. `busy(from,
+    /// to)` answers the mailbox's busy intervals overlapping `[from, to)` without the
+    /// request's own UID (the store's busy index).
+    pub fn evaluate_request<E>(
+        &self,
+        request: &Request<'_>,
+        busy: &dyn Fn(i64, i64) -> Result<Vec<BusyEntry>, E>,
+        now: DateTime<Utc>,
+    ) -> Result<PolicyAnswer, E> {
+        if self.automation == Automation::Manual {
+            return Ok(PolicyAnswer::Undecided);
+        }
+        if let Some(declined) = rules::who(self, request) {
+            return Ok(declined);
+        }
+        if self.automation == Automation::Decline {
+            return Ok(PolicyAnswer::decline(
+                "declined: this resource does not accept bookings automatically",
+                STATUS_POLICY,
+            ));
+        }
+        let instances = match rules::time(self, request.ical, now) {
+            Ok(instances) => instances,
+            Err(declined) => return Ok(declined),
+        };
+        let partly = match rules::conflicts(self, &instances, busy)? {
+            rules::Conflicts::None => Vec::new(),
+            rules::Conflicts::Decline(declined) => return Ok(declined),
+            rules::Conflicts::Instances(declined) => declined,
+        };
+        Ok(match self.automation {
+            Automation::Tentative => PolicyAnswer::Tentative,
+            _ if partly.is_empty() => PolicyAnswer::Accept,
+            _ => PolicyAnswer::AcceptExcept { declined: partly },
+        })
+    }
+}
+
+impl Policy {
+    /// The effective policy in words, one rule per line, for `imipd check`.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = vec![match self.automation {
+            Automation::Accept => "requests in policy are accepted, others declined".to_string(),
+            Automation::Tentative => {
+                "requests in policy are answered TENTATIVE for a person to confirm, others declined"
+                    .to_string()
+            }
+            Automation::Decline => "every request is declined".to_string(),
+            Automation::Manual => {
+                "requests are stored for a person to answer; no reply is sent and no rule applies"
+                    .to_string()
+            }
+        }];
+        if self.automation == Automation::Manual {
+            return lines;
+        }
+        lines.push(match (self.allow.is_empty(), self.allow_external) {
+            (true, true) => "anyone may book".to_string(),
+            (true, false) => "only organisers of this mailbox's own domains may book".to_string(),
+            (false, external) => format!(
+                "only {} may book{}",
+                self.allow.join(", "),
+                if external {
+                    ""
+                } else {
+                    ", and only from this mailbox's own domains"
+                }
+            ),
+        });
+        if !self.deny.is_empty() {
+            lines.push(format!("never: {}", self.deny.join(", ")));
+        }
+        if self.require_authenticated {
+            lines.push(format!(
+                "only messages that pass DMARC (or were submitted with SMTP AUTH) according to {} are acted on",
+                if self.trusted_authserv_ids.is_empty() {
+                    "(no trusted server configured: none pass)".to_string()
+                } else {
+                    self.trusted_authserv_ids.join(", ")
+                }
+            ));
+        }
+        lines.push(if self.allow_recurring {
+            "recurring meetings are accepted".to_string()
+        } else {
+            "recurring meetings are declined".to_string()
+        });
+        lines.push("bookings in the past are declined".to_string());
+        lines.push(match self.booking_window_days {
+            0 => "bookings may lie any time ahead".to_string(),
+            days => format!(
+                "bookings may start at most {days} days ahead; a series reaching beyond is {}",
+                if self.enforce_scheduling_horizon {
+                    "declined"
+                } else {
+                    "accepted, with only its instances inside the window booked"
+                }
+            ),
+        });
+        lines.push(
+            match (self.min_duration_minutes, self.max_duration_minutes) {
+                (0, 0) => "bookings may last any time".to_string(),
+                (0, max) => format!("bookings may last at most {max} minutes"),
+                (min, 0) => format!("bookings must last at least {min} minutes"),
+                (min, max) => format!("bookings must last {min} to {max} minutes"),
+            },
+        );
+        if let Some(hours) = &self.working_hours {
+            lines.push(format!(
+                "bookings are accepted only {}",
+                rules::describe_hours(hours)
+            ));
+        }
+        lines.push(if self.allow_conflicts {
+            "overlapping bookings are accepted without limit".to_string()
+        } else {
+            format!(
+                "a booking is declined when {} other booking(s) already take the time; a series is declined when more than {} of its instances or more than {}% of them conflict, otherwise accepted {}",
+                self.capacity.max(1),
+                self.max_conflict_instances,
+                self.conflict_percentage_allowed,
+                if self.decline_conflicting_instances {
+                    "with each conflicting instance declined"
+                } else {
+                    "with its conflicting instances"
+                }
+            )
+        });
+        lines.push(format!(
+            "busy time is indexed {} days ahead",
+            self.index_days()
+        ));
+        if let Some(text) = &self.additional_response {
+            lines.push(format!("every reply adds: {text}"));
+        }
+        lines
     }
 }

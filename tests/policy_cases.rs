@@ -1,0 +1,359 @@
+//! The resource policy's data-driven cases: one directory per rule under
+//! `tests/data/policy/`.
+//!
+//! A case holds
+//!
+//! - `policy.toml`: the mailbox's `[mailbox.policy]` table, as written in the configuration
+//!   (an empty file is the default policy);
+//! - `store-before.ics` (optional): the bookings already stored, one VCALENDAR per UID;
+//!   they go into the busy index the way the pipeline puts a stored object there;
+//! - `request.ics`: the REQUEST, sent by its ORGANIZER to `room@corp.test` (or
+//!   `request.eml`, a whole message, when its headers matter);
+//! - `expected.json`: `now`, the `answer` (the ledger's reason code: `accepted`,
+//!   `tentative`, `declined`, `undecided`), `reason_contains` (text the reply's COMMENT
+//!   must hold), `status` (the start of its REQUEST-STATUS), `replies` (how many replies,
+//!   default 1), `reply_text_contains` (text of the whole first reply message),
+//!   `declined_instances` (the RECURRENCE-IDs of the per-instance DECLINED replies) and
+//!   `instance_reply_contains` (text each of those replies' iCalendar must hold),
+//!   `stored_partstat` (a PARTSTAT the stored object holds) and `indexed_instances` (how
+//!   many busy intervals the request's UID has in the index afterwards).
+//!
+//! Every request goes through `pipeline::process_message`, the daemon's own path.
+
+use imipd::calendar::{self, CalAddress, SchedulingView};
+use imipd::cli::process;
+use imipd::itip::Identity;
+use imipd::pipeline::{self, Mailbox};
+use imipd::policy::{Policy, busy};
+use imipd::store::{Commit, LedgerEntry, MessageKey, Store, StoredObject};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+const ROOM: &str = "room@corp.test";
+
+fn cases_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/policy")
+}
+
+fn load_policy(dir: &Path) -> Policy {
+    let text = std::fs::read_to_string(dir.join("policy.toml")).expect("policy.toml is readable");
+    config::Config::builder()
+        .add_source(config::File::from_str(&text, config::FileFormat::Toml))
+        .build()
+        .and_then(|c| c.try_deserialize::<Policy>())
+        .unwrap_or_else(|e| panic!("{}: policy.toml: {e}", dir.display()))
+}
+
+/// Stores the bookings of `store-before.ics` with their busy intervals.
+async fn seed(store: &Store, mailbox: &Mailbox, path: &Path, now: chrono::DateTime<chrono::Utc>) {
+    let text = std::fs::read_to_string(path).expect("store-before.ics is readable");
+    let mut objects = Vec::new();
+    let mut updates = Vec::new();
+    for ical in calendar::parse(&text).expect("store-before.ics parses") {
+        let view = SchedulingView::new(&ical).expect("store-before.ics holds scheduling objects");
+        let uid = view.uid.to_string();
+        updates.push(busy::update(
+            ROOM,
+            &uid,
+            &ical,
+            &mailbox.identity.addresses,
+            now,
+            mailbox.policy.index_days(),
+        ));
+        objects.push((
+            ROOM.to_string(),
+            StoredObject::new(uid, calendar::write(&ical)),
+        ));
+    }
+    store
+        .commit(&Commit {
+            key: MessageKey {
+                account: ROOM.to_string(),
+                folder: "seed".into(),
+                uid_validity: 0,
+                uid: 0,
+            },
+            entry: LedgerEntry {
+                message_id: None,
+                content_hash: "seed".into(),
+                results: Vec::new(),
+                processed_at: now.to_rfc3339(),
+            },
+            objects,
+            replies: Vec::new(),
+            busy: updates,
+            checkpoint: None,
+        })
+        .await
+        .expect("seeding the store");
+}
+
+fn strings<'a>(expected: &'a Value, key: &str) -> impl Iterator<Item = &'a str> {
+    expected
+        .get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
+fn request_uid(bytes: &[u8]) -> String {
+    calendar::parse(&String::from_utf8_lossy(bytes))
+        .ok()
+        .and_then(|c| c.first().and_then(|i| SchedulingView::new(i).ok()))
+        .map(|v| v.uid.to_string())
+        .unwrap_or_default()
+}
+
+async fn run_case(dir: &Path) -> Vec<String> {
+    let mut errors = Vec::new();
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("expected.json")).expect("expected.json is readable"),
+    )
+    .expect("expected.json is JSON");
+    let now = expected
+        .get("now")
+        .and_then(Value::as_str)
+        .unwrap_or("2027-01-04T08:00:00Z")
+        .parse()
+        .expect("now is RFC 3339");
+    let mailbox = Mailbox {
+        account: ROOM.to_string(),
+        identity: Identity::new(
+            vec![CalAddress::parse(ROOM).expect("an address")],
+            Some("Room".into()),
+        ),
+        policy: load_policy(dir),
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(tmp.path()).expect("store opens");
+    if dir.join("store-before.ics").exists() {
+        seed(&store, &mailbox, &dir.join("store-before.ics"), now).await;
+    }
+    let eml = dir.join("request.eml");
+    let (raw, bytes) = if eml.exists() {
+        let raw = std::fs::read(&eml).expect("request.eml is readable");
+        let text = imipd::mail::extract(&raw)
+            .ok()
+            .and_then(|m| m.parts.first().map(|p| p.text.clone().into_bytes()))
+            .unwrap_or_default();
+        (raw, text)
+    } else {
+        let path = dir.join("request.ics");
+        let bytes = std::fs::read(&path).expect("request.ics is readable");
+        (process::as_message(&path, &bytes, ROOM), bytes)
+    };
+    let key = MessageKey {
+        account: ROOM.to_string(),
+        folder: "test".into(),
+        uid_validity: 1,
+        uid: 1,
+    };
+    let report = pipeline::process_message(&store, &mailbox, key, &raw, now, false)
+        .await
+        .expect("the pipeline runs");
+    let [part] = report.parts.as_slice() else {
+        return vec![format!("{} parts acted on, expected 1", report.parts.len())];
+    };
+    let code = part.result.reason.split(':').next().unwrap_or_default();
+    let want = expected["answer"]
+        .as_str()
+        .expect("expected.json has answer");
+    if code != want {
+        errors.push(format!(
+            "answer {code:?} ({}), expected {want}",
+            part.result.reason
+        ));
+    }
+    let want_replies = expected.get("replies").and_then(Value::as_u64).unwrap_or(1);
+    if part.replies.len() as u64 != want_replies {
+        errors.push(format!(
+            "{} replies, expected {want_replies}",
+            part.replies.len()
+        ));
+    }
+    let message = part
+        .replies
+        .first()
+        .map(|r| String::from_utf8_lossy(&r.composed.bytes).into_owned())
+        .unwrap_or_default();
+    let ical = part
+        .replies
+        .first()
+        .map(|r| calendar::write(&r.outgoing.ical).replace("\r\n ", ""))
+        .unwrap_or_default();
+    let comment = ical
+        .lines()
+        .find_map(|l| l.strip_prefix("COMMENT:"))
+        .unwrap_or_default()
+        .replace("\\,", ",")
+        .replace("\\;", ";");
+    for needle in strings(&expected, "reason_contains") {
+        if !comment.contains(needle) {
+            errors.push(format!("the reply's COMMENT lacks {needle:?}:\n{ical}"));
+        }
+    }
+    if let Some(status) = expected.get("status").and_then(Value::as_str) {
+        let found = ical
+            .lines()
+            .find_map(|l| l.strip_prefix("REQUEST-STATUS:"))
+            .unwrap_or_default();
+        if !found.starts_with(status) {
+            errors.push(format!("REQUEST-STATUS {found:?}, expected {status}"));
+        }
+    }
+    for needle in strings(&expected, "reply_text_contains") {
+        if !message.contains(needle) {
+            errors.push(format!("the reply message lacks {needle:?}:\n{message}"));
+        }
+    }
+    let instance_replies: Vec<(String, String)> = part
+        .replies
+        .iter()
+        .filter(|r| {
+            r.outgoing.recurrence_id.is_some()
+                && r.outgoing.partstat == Some(imipd::calendar::PartStat::Declined)
+        })
+        .map(|r| {
+            (
+                r.outgoing.recurrence_id.clone().unwrap_or_default(),
+                calendar::write(&r.outgoing.ical).replace("\r\n ", ""),
+            )
+        })
+        .collect();
+    let rids: Vec<&str> = instance_replies.iter().map(|(r, _)| r.as_str()).collect();
+    let want_rids: Vec<&str> = strings(&expected, "declined_instances").collect();
+    if rids != want_rids {
+        errors.push(format!(
+            "declined instances {rids:?}, expected {want_rids:?}"
+        ));
+    }
+    for (rid, text) in &instance_replies {
+        for needle in strings(&expected, "instance_reply_contains") {
+            if !text.contains(needle) {
+                errors.push(format!("the reply for {rid} lacks {needle:?}:\n{text}"));
+            }
+        }
+    }
+    if let Some(count) = expected.get("indexed_instances").and_then(Value::as_u64) {
+        let uid = request_uid(&bytes);
+        let found = store.busy_of(ROOM, &uid).expect("busy reads").len() as u64;
+        if found != count {
+            errors.push(format!("{found} busy intervals indexed, expected {count}"));
+        }
+    }
+    if let Some(partstat) = expected.get("stored_partstat").and_then(Value::as_str) {
+        let uid = request_uid(&bytes);
+        let stored = store
+            .object(ROOM, &uid)
+            .expect("store reads")
+            .map(|o| o.ical.replace("\r\n ", ""))
+            .unwrap_or_default();
+        let needle = format!("PARTSTAT={partstat}");
+        if !stored.contains(&needle) {
+            errors.push(format!("the stored object lacks {needle}:\n{stored}"));
+        }
+    }
+    errors
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_policy_case_answers_as_expected() {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(cases_dir())
+        .expect("tests/data/policy exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("expected.json").exists())
+        .collect();
+    dirs.sort();
+    assert!(!dirs.is_empty(), "no cases found");
+    let only = std::env::var("POLICY_CASE").ok();
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if only.as_deref().is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
+        let errors = run_case(dir).await;
+        if !errors.is_empty() {
+            failures.push(format!("== {name}\n{}", errors.join("\n")));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        dirs.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_stored_booking_fills_the_busy_index_and_a_cancel_empties_it() {
+    let dir = cases_dir().join("index-filled-and-emptied");
+    let now = "2027-01-04T08:00:00Z".parse().expect("a time");
+    let mailbox = Mailbox {
+        account: ROOM.to_string(),
+        identity: Identity::new(vec![CalAddress::parse(ROOM).expect("an address")], None),
+        policy: Policy::default(),
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(tmp.path()).expect("store opens");
+    let mut counts = Vec::new();
+    for (i, name) in ["01-request.ics", "02-cancel.ics"].iter().enumerate() {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).expect("message readable");
+        let raw = process::as_message(&path, &bytes, ROOM);
+        let key = MessageKey {
+            account: ROOM.to_string(),
+            folder: "test".into(),
+            uid_validity: 1,
+            uid: i as u32 + 1,
+        };
+        pipeline::process_message(&store, &mailbox, key, &raw, now, false)
+            .await
+            .expect("the pipeline runs");
+        counts.push(store.busy_of(ROOM, "index-1").expect("busy reads").len());
+    }
+    assert_eq!(
+        counts,
+        [3, 0],
+        "three weekly instances indexed, none after CANCEL"
+    );
+}
+
+#[test]
+fn the_example_configuration_documents_the_default_policy() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/imipd.example.toml");
+    let config = imipd::config::Config::load(&path).expect("the example configuration loads");
+    let mailbox = config.mailboxes.first().expect("the example has a mailbox");
+    assert_eq!(mailbox.policy, Policy::default());
+}
+
+#[test]
+fn an_unknown_policy_key_is_refused() {
+    let parsed = config::Config::builder()
+        .add_source(config::File::from_str(
+            "booking_window = 10\n",
+            config::FileFormat::Toml,
+        ))
+        .build()
+        .and_then(|c| c.try_deserialize::<Policy>());
+    assert!(parsed.is_err(), "a misspelt key must not be ignored");
+}
+
+#[test]
+fn working_hours_in_an_unknown_zone_are_refused() {
+    let parsed = config::Config::builder()
+        .add_source(config::File::from_str(
+            "[working_hours]\ntime_zone = \"Mars/Olympus\"\n",
+            config::FileFormat::Toml,
+        ))
+        .build()
+        .and_then(|c| c.try_deserialize::<Policy>());
+    let error = parsed.expect_err("an unknown zone is an error").to_string();
+    assert!(error.contains("Mars/Olympus"), "{error}");
+}

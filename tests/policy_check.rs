@@ -1,0 +1,42 @@
+//! `imipd check` prints each mailbox's effective policy in words.
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn check_prints_the_effective_policy_of_each_mailbox_in_words() {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/policy/check/imipd.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_imipd"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .expect("imipd runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "room2@example.test (Room 2):",
+        "answered TENTATIVE for a person to confirm",
+        "only example.test may book, and only from this mailbox's own domains",
+        "never: intern@example.test",
+        "at most 30 days ahead; a series reaching beyond is declined",
+        "at most 240 minutes",
+        "only on Mon, Tue, Wed, Thu 07:30–18:00 Europe/Berlin",
+        "when 2 other booking(s) already take the time",
+        "more than 2 of its instances or more than 20%",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn check_refuses_a_configuration_that_does_not_load() {
+    let out = Command::new(env!("CARGO_BIN_EXE_imipd"))
+        .args(["check", "--config", "/nonexistent/imipd.toml"])
+        .output()
+        .expect("imipd runs");
+    assert_eq!(out.status.code(), Some(2));
+}
