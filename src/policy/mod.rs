@@ -5,12 +5,15 @@
 //! fixed order (the first rule that declines gives the reason):
 //!
 //! 1. automation `manual`: store, answer nothing, decide nothing;
-//! 2. who may book: deny list, allow list, external organisers;
+//! 2. who may book: authenticated senders (DMARC), deny list, allow list, external
+//!    organisers;
 //! 3. automation `decline`;
 //! 4. recurring meetings allowed or not;
 //! 5. time rules per instance: no bookings in the past, duration, working hours, the
 //!    booking window (and, for series, the scheduling horizon);
-//! 6. conflicts over the busy index, with capacity and the series thresholds;
+//! 6. conflicts over the busy index, with capacity and the series thresholds (a series
+//!    within them is accepted with each conflicting instance declined on its own; a single
+//!    booking in conflict may get a COUNTER with the next free slot);
 //! 7. automation `tentative` turns an in-policy accept into TENTATIVE.
 //!
 //! Every decline carries a REQUEST-STATUS (RFC 5546 §3.6) and a sentence a person can read
