@@ -15,6 +15,7 @@
 //!   default 1), `reply_text_contains` (text of the whole first reply message),
 //!   `declined_instances` (the RECURRENCE-IDs of the per-instance DECLINED replies) and
 //!   `instance_reply_contains` (text each of those replies' iCalendar must hold),
+//!   `counter_contains` (text the COUNTER reply's iCalendar must hold),
 //!   `stored_partstat` (a PARTSTAT the stored object holds) and `indexed_instances` (how
 //!   many busy intervals the request's UID has in the index afterwards).
 //!
@@ -234,6 +235,23 @@ async fn run_case(dir: &Path) -> Vec<String> {
                 errors.push(format!("the reply for {rid} lacks {needle:?}:\n{text}"));
             }
         }
+    }
+    let counter = part
+        .replies
+        .iter()
+        .find(|r| r.outgoing.method == imipd::calendar::Method::Counter)
+        .map(|r| calendar::write(&r.outgoing.ical).replace("\r\n ", ""));
+    let wants_counter: Vec<&str> = strings(&expected, "counter_contains").collect();
+    match (&counter, wants_counter.is_empty()) {
+        (Some(text), _) => {
+            for needle in wants_counter {
+                if !text.contains(needle) {
+                    errors.push(format!("the COUNTER lacks {needle:?}:\n{text}"));
+                }
+            }
+        }
+        (None, false) => errors.push("no COUNTER was sent".to_string()),
+        (None, true) => {}
     }
     if let Some(count) = expected.get("indexed_instances").and_then(Value::as_u64) {
         let uid = request_uid(&bytes);

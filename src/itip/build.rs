@@ -284,6 +284,56 @@ pub fn request_copy(
     assemble("REQUEST", stored, components)
 }
 
+/// A COUNTER (RFC 5546 §3.2.7) from ME proposing `start`..`end` (UTC) for `comp`: the
+/// request's component with the new times, a fresh DTSTAMP, the SEQUENCE echoed, no
+/// recurrence, ME's ATTENDEE line only, and a COMMENT saying why.
+pub fn counter(
+    source: &Doc,
+    comp: &ICalendarComponent,
+    me: &CalAddress,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    comment: &str,
+    now: DateTime<Utc>,
+) -> ICalendar {
+    let mut out = comp.clone();
+    let mine = object::attendee_index(comp, me).map(|i| comp.entries[i].clone());
+    out.entries.retain(|e| {
+        !matches!(
+            e.name,
+            ICalendarProperty::Attendee
+                | ICalendarProperty::Rrule
+                | ICalendarProperty::Rdate
+                | ICalendarProperty::Exdate
+                | ICalendarProperty::RecurrenceId
+                | ICalendarProperty::Dtstart
+                | ICalendarProperty::Dtend
+                | ICalendarProperty::Duration
+                | ICalendarProperty::Comment
+                | ICalendarProperty::Dtstamp
+        )
+    });
+    out.entries.extend(dtstamp_entry(now));
+    out.entries
+        .extend(object::line(&format!("DTSTART:{}", object::stamp(start))));
+    out.entries
+        .extend(object::line(&format!("DTEND:{}", object::stamp(end))));
+    if let Some(mut mine) = mine {
+        set_partstat(&mut mine, &PartStat::Tentative);
+        out.entries.push(mine);
+    }
+    out.entries
+        .extend(object::line(&format!("COMMENT:{}", escape_text(comment))));
+    assemble(
+        "COUNTER",
+        source,
+        vec![Node {
+            comp: out,
+            children: Vec::new(),
+        }],
+    )
+}
+
 /// A DECLINECOUNTER (RFC 5546 §3.2.8) to the attendee who countered: UID, the stored
 /// SEQUENCE echoed, ORGANIZER, that ATTENDEE, the RECURRENCE-ID countered, and a COMMENT.
 pub fn declinecounter(

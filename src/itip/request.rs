@@ -583,6 +583,34 @@ fn answer(
             ical,
         });
     }
+    if rescheduled
+        && cx.me.settings.reply != ReplyMode::Never
+        && let Some(slot) = cx.policy.counter()
+        && let Some(master) = merged.doc.master()
+    {
+        let comp = &merged.doc.nodes[master].comp;
+        replies.push(Outgoing {
+            from: me.clone(),
+            to: organizer.clone(),
+            to_name: object::param(org_entry, &ICalendarParameterName::Cn),
+            method: Method::Counter,
+            partstat: None,
+            recurrence_id: None,
+            uid: cx.incoming.view.uid.to_string(),
+            sequence: main.sequence,
+            dtstamp: main.dtstamp.clone(),
+            summary: main.summary.clone(),
+            ical: build::counter(
+                &merged.doc,
+                comp,
+                me,
+                slot.start,
+                slot.end,
+                cx.policy.comment().unwrap_or_default(),
+                cx.now,
+            ),
+        });
+    }
     if rescheduled && let crate::policy::PolicyAnswer::AcceptExcept { declined } = cx.policy {
         replies.extend(decline_instances(
             cx,

@@ -5,12 +5,15 @@
 //! fixed order (the first rule that declines gives the reason):
 //!
 //! 1. automation `manual`: store, answer nothing, decide nothing;
-//! 2. who may book: deny list, allow list, external organisers;
+//! 2. who may book: authenticated senders (DMARC), deny list, allow list, external
+//!    organisers;
 //! 3. automation `decline`;
 //! 4. recurring meetings allowed or not;
 //! 5. time rules per instance: no bookings in the past, duration, working hours, the
 //!    booking window (and, for series, the scheduling horizon);
-//! 6. conflicts over the busy index, with capacity and the series thresholds;
+//! 6. conflicts over the busy index, with capacity and the series thresholds (a series
+//!    within them is accepted with each conflicting instance declined on its own; a single
+//!    booking in conflict may get a COUNTER with the next free slot);
 //! 7. automation `tentative` turns an in-policy accept into TENTATIVE.
 //!
 //! Every decline carries a REQUEST-STATUS (RFC 5546 §3.6) and a sentence a person can read
@@ -49,7 +52,19 @@ pub enum PolicyAnswer {
         reason: String,
         /// The REQUEST-STATUS value of the REPLY (`4.0;Event conflict. Date/time is busy.`).
         status: String,
+        /// The next free slot of the same length, offered in a COUNTER when the policy
+        /// makes counter-proposals.
+        counter: Option<Slot>,
     },
+}
+
+/// A time offered in a counter-proposal, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// Start.
+    pub start: DateTime<Utc>,
+    /// End (exclusive).
+    pub end: DateTime<Utc>,
 }
 
 /// One instance of an accepted series that is declined.
@@ -80,6 +95,15 @@ impl PolicyAnswer {
         PolicyAnswer::Decline {
             reason: reason.into(),
             status: status.to_string(),
+            counter: None,
+        }
+    }
+
+    /// The time a COUNTER should offer, if any.
+    pub fn counter(&self) -> Option<Slot> {
+        match self {
+            PolicyAnswer::Decline { counter, .. } => *counter,
+            _ => None,
         }
     }
 
@@ -287,6 +311,10 @@ pub struct Policy {
     /// The authserv-ids of this site's own border MTAs, the only Authentication-Results
     /// headers read (anyone can write one before the message reaches this site).
     pub trusted_authserv_ids: Vec<String>,
+    /// Whether a single booking declined for a conflict is also answered with a COUNTER
+    /// offering the next free slot of the same length inside the working hours and the
+    /// booking window (searched over the busy index). Default false.
+    pub counter_proposals: bool,
     /// Text added to every reply this mailbox sends (AdditionalResponse with
     /// AddAdditionalResponse), e.g. where the room is and who to call; default none.
     pub additional_response: Option<String>,
@@ -312,6 +340,7 @@ impl Default for Policy {
             conflict_percentage_allowed: 0,
             busy_horizon_days: 365,
             additional_response: None,
+            counter_proposals: false,
             require_authenticated: false,
             trusted_authserv_ids: Vec::new(),
         }
@@ -371,7 +400,7 @@ impl Policy {
             Ok(instances) => instances,
             Err(declined) => return Ok(declined),
         };
-        let partly = match rules::conflicts(self, &instances, busy)? {
+        let partly = match rules::conflicts(self, &instances, busy, now)? {
             rules::Conflicts::None => Vec::new(),
             rules::Conflicts::Decline(declined) => return Ok(declined),
             rules::Conflicts::Instances(declined) => declined,
@@ -478,6 +507,12 @@ impl Policy {
             "busy time is indexed {} days ahead",
             self.index_days()
         ));
+        if self.counter_proposals {
+            lines.push(
+                "a booking declined for a conflict is answered with a COUNTER proposing the next free time"
+                    .to_string(),
+            );
+        }
         if let Some(text) = &self.additional_response {
             lines.push(format!("every reply adds: {text}"));
         }

@@ -349,6 +349,7 @@ pub fn conflicts<E>(
     policy: &Policy,
     instances: &[Occurrence],
     busy: &dyn Fn(i64, i64) -> Result<Vec<BusyEntry>, E>,
+    now: DateTime<Utc>,
 ) -> Result<Conflicts, E> {
     if policy.allow_conflicts {
         return Ok(Conflicts::None);
@@ -378,10 +379,23 @@ pub fn conflicts<E>(
     let total = checked.len();
     let count = conflicting.len();
     if total <= 1 {
-        return Ok(Conflicts::Decline(PolicyAnswer::decline(
-            format!("declined: conflicts with an existing booking on {clash}"),
-            STATUS_CONFLICT,
-        )));
+        let mut reason = format!("declined: conflicts with an existing booking on {clash}");
+        let counter = if policy.counter_proposals {
+            free_slot(policy, first, busy, now)?
+        } else {
+            None
+        };
+        if let Some(slot) = &counter {
+            reason.push_str(&format!(
+                "; the next free time is {} (proposed in a counter-proposal)",
+                describe_span(slot.start.timestamp(), slot.end.timestamp(), hours)
+            ));
+        }
+        return Ok(Conflicts::Decline(PolicyAnswer::Decline {
+            reason,
+            status: STATUS_CONFLICT.to_string(),
+            counter,
+        }));
     }
     let within_count = count <= policy.max_conflict_instances as usize;
     let within_share = count * 100 <= policy.conflict_percentage_allowed as usize * total;
@@ -418,6 +432,63 @@ pub fn conflicts<E>(
         ),
         STATUS_CONFLICT,
     )))
+}
+
+/// The most candidate slots tried when looking for a counter-proposal.
+const MAX_CANDIDATES: usize = 500;
+
+/// The next free slot of `wanted`'s length from its start on, inside the working hours and
+/// the booking window: each candidate is one index query; a busy candidate moves to the
+/// end of the earliest booking in the way, one outside the hours to the next quarter hour.
+fn free_slot<E>(
+    policy: &Policy,
+    wanted: &Occurrence,
+    busy: &dyn Fn(i64, i64) -> Result<Vec<BusyEntry>, E>,
+    now: DateTime<Utc>,
+) -> Result<Option<super::Slot>, E> {
+    let length = (wanted.end_utc - wanted.start_utc).num_seconds().max(60);
+    let limit = match policy.booking_window_days {
+        0 => now + Duration::days(i64::from(policy.index_days())),
+        days => now + Duration::days(i64::from(days)),
+    }
+    .timestamp();
+    let capacity = policy.capacity.max(1) as usize;
+    let mut start = wanted.start_utc.timestamp().max(now.timestamp());
+    for _ in 0..MAX_CANDIDATES {
+        if start > limit {
+            return Ok(None);
+        }
+        let end = start + length;
+        let (Some(s), Some(e)) = (
+            DateTime::from_timestamp(start, 0),
+            DateTime::from_timestamp(end, 0),
+        ) else {
+            return Ok(None);
+        };
+        let candidate = Occurrence {
+            start_utc: s,
+            end_utc: e,
+            ..wanted.clone()
+        };
+        if let Some(hours) = &policy.working_hours
+            && !within_hours(&candidate, hours)
+        {
+            let quarter = 15 * 60;
+            start = (start / quarter + 1) * quarter;
+            continue;
+        }
+        let found = busy(start, end)?;
+        if depth(&found, start, end) < capacity {
+            return Ok(Some(super::Slot { start: s, end: e }));
+        }
+        start = found
+            .iter()
+            .map(|b| b.interval.end)
+            .filter(|&t| t > start)
+            .min()
+            .unwrap_or(start + 15 * 60);
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
