@@ -5,28 +5,37 @@
 //!
 //! # Layout
 //!
-//! The module tree is the data flow: raw message bytes arrive from [`imap`], [`mail::extract`]
+//! The module tree is the data flow: raw message bytes arrive from [`imap`], [`mail::extract()`]
 //! finds the calendar parts and the sender facts, [`calendar`] parses them, [`itip`] decides
 //! (with [`policy`] answering the resource questions), [`store`] commits the decision in one
 //! transaction, and the [`smtp`] outbox worker sends the replies that [`mail::compose`] wrote.
 //!
 //! - [`config`]: the typed configuration (TOML file plus `IMIPD__` environment overrides),
 //!   secrets from files or the environment, validated with messages that say what to write.
-//! - [`calendar`]: iCalendar 2.0 parsing and writing (calcard), the scheduling view of an object
-//!   (UID, SEQUENCE, DTSTAMP, ORGANIZER, ATTENDEEs) and the typed values the engine works with.
-//! - [`mail`]: `extract` walks MIME (mail-parser) for calendar parts and sender facts; `compose`
-//!   builds RFC 6047 iMIP messages (lettre's builder). It decides nothing.
-//! - [`itip`]: the sans-IO engine. State, the incoming object, who we are, the policy's answer
-//!   and `now` go in; the new stored object, the replies and the outcome come out.
-//! - [`policy`]: the resource rules that answer accept, tentative or decline.
-//! - [`store`]: the only module that touches sled: objects, the ledger of processed messages, the
-//!   outbox and the IMAP checkpoints, changed in one transaction per message.
-//! - [`imap`]: the async-imap session over rustls: login, select, fetch by UID, mark processed.
+//! - [`calendar`]: iCalendar 2.0 read and written with calcard (plus the guards and writer fixes
+//!   calcard lacks), vCalendar 1.0 converted into the same model (`vcal1`), time zones (`tz`),
+//!   recurrence expansion with hard caps (`recur`), exports to iCalendar, jCal and hCalendar
+//!   (`export`), and the scheduling view the engine reads (UID, SEQUENCE, ORGANIZER, ATTENDEEs).
+//! - [`mail`]: `extract` walks MIME (mail-parser) for calendar parts (TNEF included), sender facts,
+//!   Authentication-Results and delivery reports; `compose` builds RFC 6047 iMIP messages (lettre's
+//!   builder). It decides nothing.
+//! - [`itip`]: the sans-IO engine, one module per method. State, the incoming object, who we are,
+//!   the policy's answer and `now` go in; the new stored object, the replies and the outcome come out.
+//! - [`policy`]: the resource rules (automation, conflicts over the busy index, booking window,
+//!   durations, working hours, series thresholds, who may book) that answer accept, tentative or
+//!   decline, with the reason given to the organiser.
+//! - [`store`]: the only module that touches sled: objects, the busy index, the ledger of processed
+//!   messages, the outbox, dead letters and IMAP checkpoints, changed in one transaction per message.
+//! - [`imap`]: the async-imap session over rustls: login, select, IDLE, fetch by UID in batches,
+//!   mark, move or delete processed mail, quarantine.
 //! - [`smtp`]: the lettre transport and the outbox worker that drains the store's outbox.
-//! - [`daemon`]: one task per mailbox plus the outbox worker, and an orderly shutdown.
+//! - [`tls`]: the rustls client settings (web PKI roots or a configured CA file).
+//! - [`daemon`]: one task per mailbox plus the outbox worker, SIGHUP reload, sd_notify, and an
+//!   orderly shutdown.
 //! - [`pipeline`]: everything after "raw message bytes arrived", shared by the daemon and the
 //!   command line so that both do exactly the same thing.
-//! - [`cli`]: the clap commands; no business logic.
+//! - [`cli`]: the clap commands (`run`, `check`, `process`, `show`, `convert`, `store`); no
+//!   business logic.
 
 pub mod calendar;
 pub mod cli;
