@@ -81,41 +81,13 @@ async fn login(stack: &MailStack, user: &str, dir: &Path) -> ImapSession {
 }
 
 fn daemon_config(stack: &MailStack, dir: &Path, folder: &str) -> std::path::PathBuf {
-    let password_file = dir.join("room2.password");
-    std::fs::write(&password_file, stack.password("room2")).expect("write the password file");
-    let text = format!(
-        r#"[store]
-path = "store"
-
-[[mailbox]]
-address = "room2@example.test"
-name = "Room 2"
-poll_interval_secs = 1
-folders = ["{folder}"]
-
-[mailbox.imap]
-host = "{host}"
-port = {imaps}
-tls = "implicit"
-ca_file = "{ca}"
-password_file = "{pw}"
-
-[mailbox.smtp]
-host = "{host}"
-port = {submission}
-tls = "starttls"
-ca_file = "{ca}"
-password_file = "{pw}"
-"#,
-        host = stack.host(),
-        imaps = stack.port("MAILSTACK_IMAPS_PORT"),
-        submission = stack.port("MAILSTACK_SUBMISSION_PORT"),
-        ca = stack.ca(),
-        pw = password_file.display(),
-    );
-    let path = dir.join("imipd.toml");
-    std::fs::write(&path, text).expect("write the daemon config");
-    path
+    stack.daemon_config_with(
+        "room2",
+        "Room 2",
+        1,
+        &format!("folders = [\"{folder}\"]\n"),
+        dir,
+    )
 }
 
 fn start(config: &Path, log: &Path, crash_probability: Option<&str>) -> Child {

@@ -86,6 +86,19 @@ impl MailStack {
     /// A daemon configuration serving `user@example.test` against this stack, polling every
     /// `poll_secs` seconds when the server cannot IDLE.
     pub fn daemon_config(&self, user: &str, name: &str, poll_secs: u64, dir: &Path) -> PathBuf {
+        self.daemon_config_with(user, name, poll_secs, "", dir)
+    }
+
+    /// [`Self::daemon_config`] with `extra` TOML lines added to the `[[mailbox]]` section
+    /// (e.g. `folders = ["Crash"]`).
+    pub fn daemon_config_with(
+        &self,
+        user: &str,
+        name: &str,
+        poll_secs: u64,
+        extra: &str,
+        dir: &Path,
+    ) -> PathBuf {
         let password_file = dir.join(format!("{user}.password"));
         std::fs::write(&password_file, self.password(user)).expect("write the password file");
         let text = format!(
@@ -96,7 +109,7 @@ path = "store"
 address = "{user}@example.test"
 name = "{name}"
 poll_interval_secs = {poll_secs}
-
+{extra}
 [mailbox.imap]
 host = "{host}"
 port = {imaps}
