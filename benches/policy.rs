@@ -75,6 +75,7 @@ fn store(dir: &Path, n: u32) -> Store {
                 },
                 objects: Vec::new(),
                 busy,
+                sent: Vec::new(),
                 checkpoint: None,
                 replies: Vec::new(),
             }))

@@ -97,6 +97,7 @@ fn message(n: u32, ical: &str, rng: &mut Rng) -> Commit {
                 bytes: vec![b'x'; 3000],
             },
         )],
+        sent: Vec::new(),
         checkpoint: Some(Checkpoint {
             uid_validity: 1,
             last_uid: n,

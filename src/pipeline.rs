@@ -7,6 +7,7 @@ use crate::itip::object::Doc;
 use crate::itip::{self, Decision, Identity, Incoming, Outcome, Outgoing};
 use crate::mail::{self, Composed, ReplyMail};
 use crate::policy::{Automation, Policy, PolicyAnswer, Request, busy};
+use crate::smtp::delivery;
 use crate::store::{
     BusyEntry, BusyUpdate, Checkpoint, Commit, CommitResult, InstanceOrder, LedgerEntry,
     MessageKey, PartResult, Store, StoreError, StoredObject, Tombstone,
@@ -126,6 +127,17 @@ fn decide(
         }
     };
     let message_id = extracted.sender.message_id.clone();
+    // A delivery report is never answered and its calendar parts (our own returned reply)
+    // are never acted on: it is only recorded on the object our message was about.
+    if let Some(report) = &extracted.delivery_report {
+        let (part, object) = delivery_report(store, mailbox, &extracted.sender, report)?;
+        return Ok(Decided {
+            message_id,
+            parts: vec![part],
+            objects: object.into_iter().collect(),
+            busy: Vec::new(),
+        });
+    }
     // A calendar inside a forwarded message is not the sender's own invitation: acting on it
     // would let anyone replay somebody else's request. Duplicate parts are processed once.
     let own_parts: Vec<&mail::CalendarPart> = extracted
@@ -298,6 +310,104 @@ fn decide(
         objects,
         busy,
     })
+}
+
+/// What a delivery report changes: when it is about a message this mailbox sent (found in the
+/// sent-reply index by the returned message's Message-ID, an `Original-Message-ID` field, or
+/// the report's In-Reply-To / References), the status is recorded as `SCHEDULE-STATUS` on the
+/// stored object ([`delivery`]); anything else is explained and left alone.
+fn delivery_report(
+    store: &Store,
+    mailbox: &Mailbox,
+    sender: &mail::SenderFacts,
+    report: &mail::DeliveryReport,
+) -> Result<(PartReport, Option<(String, StoredObject)>), StoreError> {
+    let candidates: Vec<&String> = report
+        .original_message_id
+        .iter()
+        .chain(&sender.in_reply_to)
+        .chain(sender.references.iter().rev())
+        .collect();
+    let mut found = None;
+    for id in &candidates {
+        if let Some(sent) = store.sent_reply(&mailbox.account, id)? {
+            found = Some(sent);
+            break;
+        }
+    }
+    let Some(sent) = found else {
+        let about = candidates
+            .first()
+            .map_or("a message it does not name".to_string(), |id| {
+                format!("<{id}>")
+            });
+        let report = result(
+            0,
+            None,
+            None,
+            Outcome::NoAction,
+            format!(
+                "delivery_report: a delivery report about {about}, which is not a message this mailbox sent; nothing to record, and a delivery report is never answered"
+            ),
+        );
+        return Ok((report, None));
+    };
+    let recipient = delivery::recipient_status(report, &sent);
+    let action = recipient.and_then(|r| r.action.as_deref());
+    let status = recipient.and_then(|r| r.status.clone()).or_else(|| {
+        recipient
+            .and_then(|r| r.diagnostic.as_deref())
+            .and_then(delivery::enhanced_status)
+    });
+    let schedule = delivery::schedule_status(action, status.as_deref());
+    let what = if sent.method == "REPLY" {
+        "reply".to_string()
+    } else {
+        format!("{} message", sent.method)
+    };
+    let mut said = format!(
+        "delivery report for our {what} <{}> to {}: {} {}",
+        sent.message_id,
+        sent.recipient,
+        action.unwrap_or("(no action given)"),
+        status.as_deref().unwrap_or("(no status code)")
+    );
+    if let Some(diagnostic) = recipient.and_then(|r| r.diagnostic.as_deref()) {
+        said.push_str(&format!(" ({diagnostic})"));
+    }
+    let object = store.object(&sent.mailbox, &sent.uid)?;
+    let updated = object
+        .as_ref()
+        .and_then(|o| delivery::with_schedule_status(o, &sent, schedule.code));
+    let (outcome, reason) = match updated {
+        Some(_) => (
+            Outcome::Updated,
+            format!(
+                "delivery_report: {said}; SCHEDULE-STATUS={} ({}) recorded on the {} of the stored object",
+                schedule.code,
+                schedule.meaning,
+                sent.property.as_str()
+            ),
+        ),
+        None if object.is_none() => (
+            Outcome::NoAction,
+            format!(
+                "delivery_report: {said}; SCHEDULE-STATUS={} not recorded: the object is no longer stored",
+                schedule.code
+            ),
+        ),
+        None => (
+            Outcome::NoAction,
+            format!(
+                "delivery_report: {said}; SCHEDULE-STATUS={} not recorded: the stored object no longer names {} as its {}",
+                schedule.code,
+                sent.recipient,
+                sent.property.as_str()
+            ),
+        ),
+    };
+    let part = result(0, None, Some(sent.uid.clone()), outcome, reason);
+    Ok((part, updated.map(|o| (sent.mailbox.clone(), o))))
 }
 
 /// The stored form of an object: its text plus the ordering keys per instance and, when the
@@ -598,6 +708,18 @@ pub async fn process_message(
             .iter()
             .flat_map(|p| &p.replies)
             .map(|r| (mailbox.account.clone(), r.composed.clone()))
+            .collect(),
+        sent: parts
+            .iter()
+            .flat_map(|p| &p.replies)
+            .map(|r| {
+                delivery::sent_reply(
+                    &mailbox.account,
+                    &r.composed.message_id,
+                    &r.outgoing,
+                    &now.to_rfc3339_opts(SecondsFormat::Secs, true),
+                )
+            })
             .collect(),
     };
     let result = if dry_run {

@@ -96,6 +96,72 @@ fn systemd_hears_ready_reloading_and_stopping_and_sigterm_stops_cleanly() {
     assert!(status.success(), "{status}");
 }
 
+/// With `WATCHDOG_USEC` set (systemd's `WatchdogSec=`), the daemon pings `WATCHDOG=1` at
+/// half that interval from its main loop, between `READY=1` and `STOPPING=1`.
+#[test]
+fn systemd_watchdog_is_fed_at_half_the_interval_until_stopping() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path());
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("bind the notify socket");
+    let interval = Duration::from_millis(1200);
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_imipd"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", interval.as_micros().to_string())
+        .env_remove("WATCHDOG_PID")
+        .env("IMIPD_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the daemon");
+    let pid = daemon.id();
+
+    assert_eq!(next(&socket, Duration::from_secs(20)).trim(), "READY=1");
+    let mut pings = Vec::new();
+    let watching = Instant::now();
+    while watching.elapsed() < Duration::from_secs(4) {
+        let message = next(&socket, Duration::from_secs(3));
+        assert_eq!(message.trim(), "WATCHDOG=1", "only pings while running");
+        pings.push(Instant::now());
+    }
+    // Half of 1.2 s: about seven pings in 4 s (the first at once). What systemd needs is
+    // that no gap reaches the whole interval; the mean gap shows the half-interval cadence
+    // (a loaded machine may delay one tick and catch up with the next).
+    assert!(pings.len() >= 6, "{} pings in 4 s", pings.len());
+    let gaps: Vec<Duration> = pings.windows(2).skip(1).map(|p| p[1] - p[0]).collect();
+    let longest = gaps.iter().max().copied().unwrap_or_default();
+    assert!(longest < interval, "a gap of {longest:?} between pings");
+    let mean = gaps.iter().sum::<Duration>() / gaps.len() as u32;
+    assert!(
+        mean >= Duration::from_millis(500) && mean <= Duration::from_millis(700),
+        "pings {mean:?} apart on average; expected about {:?}",
+        interval / 2
+    );
+
+    kill(pid, "TERM");
+    let stopping = loop {
+        let message = next(&socket, Duration::from_secs(10));
+        if message.trim() != "WATCHDOG=1" {
+            break message;
+        }
+    };
+    assert_eq!(stopping.trim(), "STOPPING=1");
+    let asked = Instant::now();
+    let status = loop {
+        if let Some(status) = daemon.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "no exit within 10 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+}
+
 #[test]
 fn a_configuration_with_plaintext_but_no_opt_in_is_refused_at_start() {
     let dir = tempfile::tempdir().expect("tempdir");

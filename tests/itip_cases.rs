@@ -233,6 +233,7 @@ async fn seed(store: &Store, account: &str, path: &Path) {
             objects,
             replies: Vec::new(),
             busy: Vec::new(),
+            sent: Vec::new(),
             checkpoint: None,
         })
         .await

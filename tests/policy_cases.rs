@@ -83,6 +83,7 @@ async fn seed(store: &Store, mailbox: &Mailbox, path: &Path, now: chrono::DateTi
             objects,
             replies: Vec::new(),
             busy: updates,
+            sent: Vec::new(),
             checkpoint: None,
         })
         .await

@@ -71,6 +71,7 @@ fn message(uid: u32, objects: Vec<(String, StoredObject)>, busy: Vec<BusyUpdate>
                 bytes: b"Subject: Accepted\r\n\r\nbody".to_vec(),
             },
         )],
+        sent: Vec::new(),
         checkpoint: Some(Checkpoint {
             uid_validity: 3,
             last_uid: uid,

@@ -64,10 +64,14 @@ fn attendees(comp: &calcard::icalendar::ICalendarComponent) -> Value {
         object::attendees(comp)
             .into_iter()
             .map(|(address, entry)| {
-                json!({
+                let mut value = json!({
                     "address": address.email(),
                     "partstat": object::param(entry, &ICalendarParameterName::Partstat).unwrap_or_else(|| "NEEDS-ACTION".into()),
-                })
+                });
+                if let Some(status) = object::param(entry, &ICalendarParameterName::ScheduleStatus) {
+                    value["schedule_status"] = Value::String(status);
+                }
+                value
             })
             .collect(),
     )
@@ -102,6 +106,14 @@ pub fn summary(ical: &ICalendar) -> Value {
         "organizer": object::organizer(comp).map_or(Value::Null, |o| Value::String(o.email().to_string())),
         "attendees": attendees(comp),
     });
+    // RFC 6638 SCHEDULE-STATUS on the ORGANIZER: what became of our message to the
+    // organiser (a delivery failure recorded from a DSN or an SMTP refusal).
+    if let Some(status) = comp
+        .property(&ICalendarProperty::Organizer)
+        .and_then(|e| object::param(e, &ICalendarParameterName::ScheduleStatus))
+    {
+        out["organizer_schedule_status"] = Value::String(status);
+    }
     if let Some(tzid) = comp
         .property(&ICalendarProperty::Dtstart)
         .and_then(|e| object::param(e, &ICalendarParameterName::Tzid))

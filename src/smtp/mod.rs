@@ -6,6 +6,11 @@
 //! reply to the dead letters with the server's answer. The one window where a reply can be
 //! sent twice is a crash between the server's acceptance and the outbox delete; the reply's
 //! deterministic Message-ID makes such a duplicate recognisable.
+//!
+//! A permanent refusal is also recorded on the object the reply was about, as its
+//! `SCHEDULE-STATUS` ([`delivery`]), in the same transaction that makes it a dead letter.
+
+pub mod delivery;
 
 use crate::config::{SmtpConfig, TlsMode};
 use crate::store::{OutboxItem, Store, StoreError};
@@ -203,7 +208,20 @@ async fn attempt(
         }
         Err(SendFailure::Permanent(reason)) => {
             tracing::warn!(message_id = %item.message_id, %reason, "reply refused; moved to dead letters");
-            store.outbox_dead(&item, &reason).await?;
+            match delivery::dead_letter(store, &item, &reason).await? {
+                Some((sent, status)) => tracing::warn!(
+                    message_id = %item.message_id,
+                    uid = %sent.uid,
+                    recipient = %sent.recipient,
+                    schedule_status = status.code,
+                    "refusal recorded on the {} of the stored object: {}",
+                    sent.property.as_str(),
+                    status.meaning
+                ),
+                None => {
+                    tracing::info!(message_id = %item.message_id, "no stored object names the refused recipient; nothing recorded on an object")
+                }
+            }
             Ok(Attempt::Dead)
         }
         Err(SendFailure::Transient(reason)) => {

@@ -22,14 +22,20 @@
 //! | `outbox_bytes` | the same id | the raw RFC 5322 reply (bytes, not JSON) |
 //! | `dead` | the same id | [`DeadLetter`]; the bytes stay in `outbox_bytes` for the operator |
 //! | `checkpoints` | account `\0` folder | [`Checkpoint`]: UIDVALIDITY, highest committed UID |
+//! | `sent` | account `\0` reply Message-ID | [`SentReply`]: the object, instance and recipient one of our messages was about (the sent-reply index that delivery reports are matched against) |
 //!
 //! The busy index (its key design, the O(log n + k) argument and the expansion horizon) is
 //! described in [`busy`].
 //!
+//! The `sent` tree came without a schema step: sled opens a missing tree empty, so a store
+//! written before it simply has no index for the replies it queued then, and a delivery report
+//! for one of those is explained as being about a message the index does not know.
+//!
 //! # One transaction per message
 //!
 //! [`Store::commit`] writes everything one processed message changes (ledger entry and its
-//! Message-ID index, objects, their busy intervals, queued replies, the folder checkpoint) in
+//! Message-ID index, objects, their busy intervals, queued replies and their sent-reply
+//! index entries, the folder checkpoint) in
 //! one sled transaction over all those trees, then flushes, and only then returns, so the
 //! caller marks the message on the IMAP server after it is on disk. A message the ledger
 //! already knows (by IMAP identity, or by Message-ID and content hash after a UIDVALIDITY
@@ -122,17 +128,17 @@ pub use busy::{BusyEntry, BusyInterval, BusyMeta, BusyUpdate, Transparency};
 pub use migrate::SCHEMA_VERSION;
 pub use records::{
     AttendeeOrder, Checkpoint, DeadLetter, InstanceOrder, LedgerEntry, MessageKey, OutboxItem,
-    PartResult, StoredObject, Tombstone,
+    PartResult, Recipient, SentReply, StoredObject, Tombstone,
 };
 
 use crate::mail::Composed;
-use records::{checkpoint_key, ledger_id_key, object_key, split_object_key};
+use records::{checkpoint_key, ledger_id_key, object_key, sent_key, split_object_key};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-const TREES: [&str; 10] = [
+const TREES: [&str; 11] = [
     "objects",
     "ledger",
     "ledger_ids",
@@ -143,6 +149,7 @@ const TREES: [&str; 10] = [
     "busy",
     "busy_by_uid",
     "busy_meta",
+    "sent",
 ];
 const OBJECTS: usize = 0;
 const LEDGER: usize = 1;
@@ -154,6 +161,7 @@ const CHECKPOINTS: usize = 6;
 const BUSY: usize = 7;
 const BUSY_BY_UID: usize = 8;
 const BUSY_META: usize = 9;
+const SENT: usize = 10;
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -220,9 +228,34 @@ pub struct Commit {
     pub busy: Vec<BusyUpdate>,
     /// Replies to queue, each with the mailbox that sends it.
     pub replies: Vec<(String, Composed)>,
+    /// The sent-reply index entries of those replies (what each was about), so that a
+    /// delivery report coming back for one can be recorded on the right object.
+    pub sent: Vec<SentReply>,
     /// The folder checkpoint after this message (for `key.account`, `key.folder`); it only
     /// moves forward ([`Checkpoint::advance`]).
     pub checkpoint: Option<Checkpoint>,
+}
+
+/// A stored object to replace, and the text it must still have for the replacement to apply
+/// (optimistic concurrency: the mailbox task may have changed the object meanwhile).
+#[derive(Debug, Clone)]
+pub struct ObjectUpdate {
+    /// The mailbox the object belongs to.
+    pub mailbox: String,
+    /// The iCalendar text the update was computed from.
+    pub before: String,
+    /// The object to write.
+    pub after: StoredObject,
+}
+
+/// Whether a conditional object write happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectWrite {
+    /// Written and flushed.
+    Written,
+    /// The stored object changed (or disappeared) since the update was computed: nothing was
+    /// written.
+    Changed,
 }
 
 /// Whether a commit changed anything.
@@ -523,6 +556,16 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let busy = prepare_busy(&commit.busy)?;
+        let sent = commit
+            .sent
+            .iter()
+            .map(|s| {
+                Ok((
+                    sent_key(&s.mailbox, &s.message_id),
+                    serde_json::to_vec(s).map_err(corrupt("sent reply"))?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let checkpoint_key = checkpoint_key(&commit.key.account, &commit.key.folder);
         let result = self.trees.as_slice().transaction(|trees| {
             if trees[LEDGER].get(&ledger_key)?.is_some() {
@@ -557,6 +600,9 @@ impl Store {
                     serde_json::to_vec(&item).map_err(|e| abort(corrupt("outbox item")(e)))?;
                 trees[OUTBOX].insert(&id.to_be_bytes(), value)?;
                 trees[OUTBOX_BYTES].insert(&id.to_be_bytes(), reply.bytes.as_slice())?;
+            }
+            for (key, value) in &sent {
+                trees[SENT].insert(key.as_slice(), value.as_slice())?;
             }
             if let Some(next) = commit.checkpoint {
                 let current = match trees[CHECKPOINTS].get(&checkpoint_key)? {
@@ -745,6 +791,76 @@ impl Store {
             .map_err(storage)?;
         self.db.flush_async().await?;
         Ok(())
+    }
+
+    /// Moves an item that can never be delivered to the dead letters and, in the same
+    /// transaction, replaces the stored object `update` names (the object with the failure
+    /// recorded as `SCHEDULE-STATUS`), but only if the stored object is still the one the
+    /// update was computed from: otherwise nothing is written and
+    /// [`ObjectWrite::Changed`] asks the caller to compute the update again.
+    pub async fn outbox_dead_with(
+        &self,
+        item: &OutboxItem,
+        reason: &str,
+        update: &ObjectUpdate,
+    ) -> Result<ObjectWrite, StoreError> {
+        let dead = DeadLetter {
+            item: item.clone(),
+            reason: reason.to_string(),
+        };
+        let value = serde_json::to_vec(&dead).map_err(corrupt("dead letter"))?;
+        let object_value = serde_json::to_vec(&update.after).map_err(corrupt("object"))?;
+        let object_key = object_key(&update.mailbox, &update.after.uid);
+        let key = item.id.to_be_bytes();
+        let trees = [
+            self.trees[OUTBOX].clone(),
+            self.trees[DEAD].clone(),
+            self.trees[OBJECTS].clone(),
+        ];
+        let result = trees
+            .as_slice()
+            .transaction(|t| {
+                let current: Option<StoredObject> = match t[2].get(&object_key)? {
+                    Some(v) => {
+                        Some(serde_json::from_slice(&v).map_err(|e| abort(corrupt("object")(e)))?)
+                    }
+                    None => None,
+                };
+                if current.as_ref().map(|o| o.ical.as_str()) != Some(update.before.as_str()) {
+                    return Ok(ObjectWrite::Changed);
+                }
+                t[0].remove(&key)?;
+                t[1].insert(&key, value.as_slice())?;
+                t[2].insert(object_key.as_slice(), object_value.as_slice())?;
+                Ok(ObjectWrite::Written)
+            })
+            .map_err(storage)?;
+        if result == ObjectWrite::Written {
+            self.db.flush_async().await?;
+        }
+        Ok(result)
+    }
+
+    /// The sent-reply index entry of the message `message_id` that `account` sent.
+    pub fn sent_reply(
+        &self,
+        account: &str,
+        message_id: &str,
+    ) -> Result<Option<SentReply>, StoreError> {
+        self.trees[SENT]
+            .get(sent_key(account, message_id))?
+            .map(|v| serde_json::from_slice(&v).map_err(corrupt("sent reply")))
+            .transpose()
+    }
+
+    /// Every sent-reply index entry (of one account, or of all), in key order.
+    pub fn sent_replies(&self, account: Option<&str>) -> Result<Vec<SentReply>, StoreError> {
+        let prefix = account.map(|a| sent_key(a, "")).unwrap_or_default();
+        self.trees[SENT]
+            .scan_prefix(prefix)
+            .values()
+            .map(|v| serde_json::from_slice(&v?).map_err(corrupt("sent reply")))
+            .collect()
     }
 
     /// Every dead letter.

@@ -205,6 +205,51 @@ pub struct DeadLetter {
     pub reason: String,
 }
 
+/// Which property of the stored object names the recipient of one of our messages: where
+/// a delivery failure is recorded as `SCHEDULE-STATUS` (RFC 6638 §3.2.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Recipient {
+    /// We are an attendee and the message (REPLY, COUNTER, REFRESH) went to the ORGANIZER.
+    Organizer,
+    /// We are the organiser and the message went to this ATTENDEE.
+    Attendee,
+}
+
+impl Recipient {
+    /// The property name, as iCalendar writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Recipient::Organizer => "ORGANIZER",
+            Recipient::Attendee => "ATTENDEE",
+        }
+    }
+}
+
+/// The sent-reply index: what one of our queued messages was about, found by its
+/// deterministic Message-ID when a delivery report (or a permanent SMTP refusal) comes back
+/// for it. Written in the same transaction as the outbox entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentReply {
+    /// The message's Message-ID, without angle brackets.
+    pub message_id: String,
+    /// The mailbox (account) that sent it and stores the object.
+    pub mailbox: String,
+    /// The UID of the object it was about.
+    pub uid: String,
+    /// The instance it was about (`None`: the whole object).
+    #[serde(default)]
+    pub recurrence_id: Option<String>,
+    /// The recipient's e-mail address, lower case.
+    pub recipient: String,
+    /// Which property of the stored object names the recipient.
+    pub property: Recipient,
+    /// The iTIP method sent (`REPLY`, `REQUEST`, ...).
+    pub method: String,
+    /// When it was queued, RFC 3339.
+    pub queued_at: String,
+}
+
 /// How far an IMAP folder has been processed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -243,6 +288,10 @@ pub(crate) fn split_object_key(key: &[u8]) -> Option<(String, String)> {
 
 pub(crate) fn ledger_id_key(account: &str, message_id: &str, content_hash: &str) -> Vec<u8> {
     format!("{account}\0{message_id}\0{content_hash}").into_bytes()
+}
+
+pub(crate) fn sent_key(account: &str, message_id: &str) -> Vec<u8> {
+    format!("{account}\0{message_id}").into_bytes()
 }
 
 pub(crate) fn checkpoint_key(account: &str, folder: &str) -> Vec<u8> {

@@ -30,6 +30,7 @@ fn commit(uid: u32, message_id: &str) -> Commit {
                 bytes: b"Subject: x\r\n\r\nbody".to_vec(),
             },
         )],
+        sent: Vec::new(),
         checkpoint: Some(Checkpoint {
             uid_validity: 7,
             last_uid: uid,
@@ -300,4 +301,81 @@ async fn verify_names_a_damaged_index() {
         problems[2].problem.contains("missing interval"),
         "{problems:?}"
     );
+}
+
+fn sent_entry() -> SentReply {
+    SentReply {
+        message_id: "r1@example.test".into(),
+        mailbox: "room1@example.test".into(),
+        uid: "weird\0uid/../x".into(),
+        recurrence_id: None,
+        recipient: "alice@example.test".into(),
+        property: Recipient::Organizer,
+        method: "REPLY".into(),
+        queued_at: "2027-01-01T00:00:00Z".into(),
+    }
+}
+
+#[tokio::test]
+async fn the_sent_reply_index_is_written_with_the_outbox_entry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let mut c = commit(1, "m1");
+    c.sent = vec![sent_entry()];
+    store.commit(&c).await.expect("commit");
+    assert_eq!(store.outbox().expect("outbox").len(), 1);
+    assert_eq!(
+        store
+            .sent_reply("room1@example.test", "r1@example.test")
+            .expect("read"),
+        Some(sent_entry())
+    );
+    assert_eq!(
+        store
+            .sent_reply("room2@example.test", "r1@example.test")
+            .expect("read"),
+        None,
+        "another mailbox's index is separate"
+    );
+    assert_eq!(store.sent_replies(None).expect("list"), vec![sent_entry()]);
+}
+
+#[tokio::test]
+async fn a_dead_letter_updates_the_object_only_if_it_is_unchanged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    store.commit(&commit(1, "m1")).await.expect("commit");
+    let item = store.outbox().expect("outbox").remove(0);
+    let stale = ObjectUpdate {
+        mailbox: "room1@example.test".into(),
+        before: "BEGIN:VCALENDAR\r\nX-OLD:1\r\nEND:VCALENDAR\r\n".into(),
+        after: StoredObject::new("weird\0uid/../x", "changed"),
+    };
+    assert_eq!(
+        store
+            .outbox_dead_with(&item, "550 5.1.1 no such user", &stale)
+            .await
+            .expect("write"),
+        ObjectWrite::Changed
+    );
+    assert_eq!(store.outbox().expect("outbox").len(), 1, "nothing moved");
+    assert!(store.dead_letters().expect("dead").is_empty());
+    let current = ObjectUpdate {
+        before: "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n".into(),
+        ..stale
+    };
+    assert_eq!(
+        store
+            .outbox_dead_with(&item, "550 5.1.1 no such user", &current)
+            .await
+            .expect("write"),
+        ObjectWrite::Written
+    );
+    assert!(store.outbox().expect("outbox").is_empty());
+    assert_eq!(store.dead_letters().expect("dead").len(), 1);
+    let object = store
+        .object("room1@example.test", "weird\0uid/../x")
+        .expect("read")
+        .expect("stored");
+    assert_eq!(object.ical, "changed");
 }
