@@ -42,6 +42,11 @@ impl MailStack {
         MailStack { vars }
     }
 
+    /// Whether the env file has `key` (newer scripts/mailstack versions add keys).
+    pub fn has(&self, key: &str) -> bool {
+        self.vars.contains_key(key)
+    }
+
     pub fn var(&self, key: &str) -> &str {
         self.vars
             .get(key)
