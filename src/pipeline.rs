@@ -36,6 +36,20 @@ pub struct Mailbox {
     pub policy: Policy,
 }
 
+/// Where a message was found: mail that came to the mailbox, or the mailbox's own Sent
+/// folder (how it learns the invitations it sent itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Origin {
+    /// A folder that receives mail (INBOX by default).
+    #[default]
+    Incoming,
+    /// The mailbox's Sent folder: everything there was sent BY this mailbox, so nothing in
+    /// it is ever answered, whatever the engine would say about it (an invitation sent from
+    /// an address missing from `aliases` that lists the mailbox as an attendee would
+    /// otherwise be answered with a REPLY to the mailbox itself).
+    Sent,
+}
+
 /// One reply the pipeline queued (or, in a dry run, would queue).
 #[derive(Debug, Clone)]
 pub struct ReplyReport {
@@ -107,6 +121,7 @@ fn decide(
     mailbox: &Mailbox,
     raw: &[u8],
     now: DateTime<Utc>,
+    origin: Origin,
 ) -> Result<Decided, StoreError> {
     let extracted = match mail::extract(raw) {
         Ok(extracted) => extracted,
@@ -262,8 +277,13 @@ fn decide(
                 vcalendar: is_vcalendar_part(part),
             };
             let answer = policy_answer(store, mailbox, &incoming, now)?;
-            let decision: Decision =
+            let mut decision: Decision =
                 itip::process(stored.as_ref(), &incoming, &identity, &answer, now);
+            let withheld = if origin == Origin::Sent {
+                std::mem::take(&mut decision.replies)
+            } else {
+                Vec::new()
+            };
             let method = decision
                 .method
                 .as_ref()
@@ -277,6 +297,14 @@ fn decide(
                 decision.outcome,
                 decision.reason.to_string(),
             );
+            if !withheld.is_empty() {
+                let to: Vec<&str> = withheld.iter().map(|o| o.to.email()).collect();
+                report.result.reason.push_str(&format!(
+                    "; not answered: the message is this mailbox's own, from its Sent folder (withheld: {} to {}; if that is one of this mailbox's addresses, list it in `aliases`)",
+                    withheld[0].method,
+                    to.join(", ")
+                ));
+            }
             for outgoing in decision.replies {
                 match compose(mailbox, &outgoing, &answer, &extracted.sender, now) {
                     Ok(composed) => report.replies.push(ReplyReport { outgoing, composed }),
@@ -669,6 +697,20 @@ pub async fn process_message(
     now: DateTime<Utc>,
     dry_run: bool,
 ) -> Result<Report, StoreError> {
+    process_message_from(store, mailbox, key, raw, now, dry_run, Origin::Incoming).await
+}
+
+/// [`process_message`] for a message found in a folder of the given [`Origin`]: one from the
+/// mailbox's Sent folder is decided and stored like any other, but never answered.
+pub async fn process_message_from(
+    store: &Store,
+    mailbox: &Mailbox,
+    key: MessageKey,
+    raw: &[u8],
+    now: DateTime<Utc>,
+    dry_run: bool,
+    origin: Origin,
+) -> Result<Report, StoreError> {
     let hash = content_hash(raw);
     if !dry_run {
         ensure_busy_horizon(store, mailbox, now).await?;
@@ -678,7 +720,7 @@ pub async fn process_message(
         parts,
         objects,
         busy,
-    } = decide(store, mailbox, raw, now)?;
+    } = decide(store, mailbox, raw, now, origin)?;
     if store
         .ledger_entry(&key, message_id.as_deref(), &hash)?
         .is_some()

@@ -182,3 +182,30 @@ fn show_prints_the_stored_objects_as_jcal_and_hcalendar() {
     assert_eq!(code, 0);
     assert!(html.contains("class=\"vevent\""), "{html}");
 }
+
+#[test]
+fn a_message_from_the_sent_folder_is_decided_but_never_answered() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().to_str().expect("utf-8 path");
+    let file = data("request.eml");
+    let (code, out) = imipd(&[
+        "process",
+        "--store",
+        store,
+        "--mailbox",
+        "room@corp.test",
+        "--now",
+        NOW,
+        "--sent",
+        file.to_str().expect("path"),
+    ]);
+    assert_eq!(code, 0);
+    let out = lines(&out);
+    assert_eq!(out[0]["outcome"], "added", "stored like any other");
+    assert_eq!(out[0]["replies"], Value::Array(Vec::new()));
+    let reason = out[0]["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("not answered: the message is this mailbox's own, from its Sent folder (withheld: REPLY to org@ext.test"),
+        "{reason}"
+    );
+}

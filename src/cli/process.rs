@@ -35,6 +35,10 @@ pub struct ProcessArgs {
     /// Decide and print, but change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// The messages come from the mailbox's own Sent folder (as with `sent_folder`): decided
+    /// and stored, never answered.
+    #[arg(long)]
+    pub sent: bool,
     /// The clock the policy sees, RFC 3339 (default: the system clock).
     #[arg(long)]
     pub now: Option<String>,
@@ -245,13 +249,19 @@ pub fn run(args: &ProcessArgs) -> ExitCode {
         } else {
             bytes
         };
-        let report = match runtime.block_on(pipeline::process_message(
+        let origin = if args.sent {
+            pipeline::Origin::Sent
+        } else {
+            pipeline::Origin::Incoming
+        };
+        let report = match runtime.block_on(pipeline::process_message_from(
             &store,
             &mailbox,
             key,
             &raw,
             now,
             args.dry_run,
+            origin,
         )) {
             Ok(report) => report,
             Err(e) => {

@@ -284,7 +284,7 @@ impl Watcher {
                         uid_validity,
                         uid,
                     };
-                    match self.process(key, &raw).await? {
+                    match self.process(key, &raw, role).await? {
                         Disposition::Done => done.push(uid),
                         Disposition::Quarantine => quarantined.push(uid),
                     }
@@ -327,15 +327,25 @@ impl Watcher {
     }
 
     /// Runs one message through the pipeline and logs what happened.
-    async fn process(&self, key: MessageKey, raw: &[u8]) -> Result<Disposition, WatchError> {
+    async fn process(
+        &self,
+        key: MessageKey,
+        raw: &[u8],
+        role: Role,
+    ) -> Result<Disposition, WatchError> {
         let span = info_span!("message", folder = %key.folder, uid = key.uid);
-        let report: Report = pipeline::process_message(
+        let origin = match role {
+            Role::Incoming => pipeline::Origin::Incoming,
+            Role::Sent => pipeline::Origin::Sent,
+        };
+        let report: Report = pipeline::process_message_from(
             &self.store,
             &self.mailbox,
             key.clone(),
             raw,
             Utc::now(),
             false,
+            origin,
         )
         .instrument(span.clone())
         .await?;
