@@ -28,7 +28,8 @@
 //!   messages, the outbox, dead letters and IMAP checkpoints, changed in one transaction per message.
 //! - [`imap`]: the async-imap session over rustls: login, select, IDLE, fetch by UID in batches,
 //!   mark, move or delete processed mail, quarantine.
-//! - [`smtp`]: the lettre transport and the outbox worker that drains the store's outbox.
+//! - [`smtp`]: the lettre transport, the outbox worker that drains the store's outbox, and
+//!   `delivery`: bounces and refusals of our replies recorded as `SCHEDULE-STATUS`.
 //! - [`tls`]: the rustls client settings (web PKI roots or a configured CA file).
 //! - [`daemon`]: one task per mailbox plus the outbox worker, SIGHUP reload, sd_notify, and an
 //!   orderly shutdown.

@@ -5,7 +5,8 @@
 //! - `mailbox`: the mailbox they arrive at;
 //! - `steps`: per message, in order: `file`, the `outcome` printed, how many `replies` were
 //!   queued, optionally the `uid` and texts the `reason` must contain (`reason_contains`);
-//! - `show`: what `imipd show` prints afterwards: for the object `uid`, the
+//! - `show`: what `imipd show` prints afterwards (and `imipd show --sent` lists exactly the
+//!   replies the steps queued): for the object `uid`, the
 //!   `organizer_schedule_status`, the `schedule_status` per attendee
 //!   (`attendee_schedule_status`) and the `partstat` per attendee; or `objects`, how many
 //!   objects are stored.
@@ -82,6 +83,7 @@ fn run_case(dir: &Path) {
     let store = work.path().join("store");
     let store = store.to_str().expect("utf-8 path");
     let mut ids: HashMap<usize, String> = HashMap::new();
+    let mut queued = 0;
     let steps = expected["steps"].as_array().expect("steps");
     for (n, step) in steps.iter().enumerate() {
         let n = n + 1;
@@ -115,6 +117,7 @@ fn run_case(dir: &Path) {
             step["replies"].as_u64().expect("replies"),
             "{name} step {n} ({file}): {line}"
         );
+        queued += replies.len();
         if let Some(first) = replies.first() {
             ids.insert(
                 n,
@@ -133,6 +136,9 @@ fn run_case(dir: &Path) {
             );
         }
     }
+    // The sent-reply index holds one entry per queued reply; a delivery report adds none.
+    let sent = imipd(&["show", "--store", store, "--sent"]);
+    assert_eq!(sent.lines().count(), queued, "{name}: {sent}");
     let shown: Value =
         serde_json::from_str(&imipd(&["show", "--store", store])).expect("show prints JSON");
     let objects = shown.as_array().expect("an array");

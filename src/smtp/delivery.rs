@@ -22,6 +22,23 @@
 //!
 //! A permanent SMTP refusal at submission (the reply goes to the dead letters) is a `failed`
 //! with the code found in the server's answer.
+//!
+//! # Matching, and what is never done
+//!
+//! Every queued message has an entry in the store's sent-reply index (our deterministic
+//! Message-ID → object UID, instance, recipient, property), written in the transaction that
+//! queues it. A DSN is matched through the returned message's Message-ID (`message/rfc822`
+//! or `text/rfc822-headers`), an `Original-Message-ID` field, or its own In-Reply-To and
+//! References. A DSN is never answered and the calendar data inside the returned message is
+//! never acted on; a DSN about a message the index does not know changes nothing.
+//!
+//! # Concurrency
+//!
+//! The outbox worker writes the status of a dead letter only if the stored object is still
+//! the one it read (else it reads again). The mailbox task's commits do not check this way:
+//! if a message about the same UID is processed in the very moment its earlier reply is
+//! refused, that commit's version of the object wins and the status is lost (the dead letter
+//! and the log still say what happened).
 
 use crate::calendar::{self, CalAddress};
 use crate::itip::object::{self, Doc};

@@ -1,4 +1,4 @@
-//! The store's commands: `imipd show --ledger|--outbox|--dead|--objects` and
+//! The store's commands: `imipd show --ledger|--outbox|--dead|--sent|--objects` and
 //! `imipd store export|import|verify`. Argument parsing lives here (clap derive, flattened
 //! into [`crate::cli`]); the work is the store's.
 //!
@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 /// The bookkeeping views of `imipd show` (flattened into its arguments): at most one.
 #[derive(Debug, Clone, Default, Args)]
-#[command(group(clap::ArgGroup::new("view").multiple(false).args(["ledger", "outbox", "dead", "objects"])))]
+#[command(group(clap::ArgGroup::new("view").multiple(false).args(["ledger", "outbox", "dead", "sent", "objects"])))]
 pub struct ViewArgs {
     /// The ledger of processed messages: IMAP identity, Message-ID, hash, outcome, reason.
     #[arg(long)]
@@ -26,6 +26,10 @@ pub struct ViewArgs {
     /// The replies that could not be delivered, with the reason.
     #[arg(long)]
     pub dead: bool,
+    /// The sent-reply index: every message queued, with the object, instance and recipient
+    /// it was about (what delivery reports are matched against).
+    #[arg(long)]
+    pub sent: bool,
     /// The stored records of the objects (iCalendar text with the ordering metadata).
     #[arg(long)]
     pub objects: bool,
@@ -34,7 +38,7 @@ pub struct ViewArgs {
 impl ViewArgs {
     /// Whether one of the views was asked for.
     pub fn any(&self) -> bool {
-        self.ledger || self.outbox || self.dead || self.objects
+        self.ledger || self.outbox || self.dead || self.sent || self.objects
     }
 }
 
@@ -138,6 +142,12 @@ fn view(
             .into_iter()
             .filter(|dead| wanted(&dead.item.mailbox))
             .map(|dead| json!(dead))
+            .collect()
+    } else if args.sent {
+        store
+            .sent_replies(mailbox)?
+            .into_iter()
+            .map(|sent| json!(sent))
             .collect()
     } else {
         store
