@@ -103,6 +103,7 @@ fn bench(c: &mut Criterion) {
                 organizer: None,
                 me: &me,
                 sender: &sender,
+                organizer_of: None,
             };
             group.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
                 b.iter(|| {

@@ -6,6 +6,7 @@ use crate::calendar::{self, ICalendar, Method, PartStat, SchedulingView};
 use crate::itip::object::Doc;
 use crate::itip::{self, Decision, Identity, Incoming, Outcome, Outgoing};
 use crate::mail::{self, Composed, ReplyMail};
+use crate::policy::privacy::{self, PrivateBookings};
 use crate::policy::{Automation, Policy, PolicyAnswer, Request, busy};
 use crate::smtp::delivery;
 use crate::store::{
@@ -66,6 +67,8 @@ pub struct PartReport {
     pub result: PartResult,
     /// The replies it queued.
     pub replies: Vec<ReplyReport>,
+    /// The notices to the mailbox's delegates it queued (a request held for them).
+    pub notices: Vec<Composed>,
 }
 
 /// What happened to one message.
@@ -103,6 +106,7 @@ fn result(
             reason,
         },
         replies: Vec::new(),
+        notices: Vec::new(),
     }
 }
 
@@ -119,6 +123,7 @@ struct Decided {
 fn decide(
     store: &Store,
     mailbox: &Mailbox,
+    source: &BusySource,
     raw: &[u8],
     now: DateTime<Utc>,
     origin: Origin,
@@ -262,10 +267,14 @@ fn decide(
             let uid = view.uid.to_string();
             let stored = match pending.get(&uid) {
                 Some(ical) => Some(ical.clone()),
+                // The engine works on the original when the privacy rules kept one: the
+                // scrubbed copy is what viewers see.
                 None => match store.object(&mailbox.account, &uid)? {
-                    Some(object) => calendar::parse(&object.ical)
-                        .ok()
-                        .and_then(|mut c| (!c.is_empty()).then(|| c.remove(0))),
+                    Some(object) => {
+                        calendar::parse(object.original.as_ref().unwrap_or(&object.ical))
+                            .ok()
+                            .and_then(|mut c| (!c.is_empty()).then(|| c.remove(0)))
+                    }
                     None => None,
                 },
             };
@@ -276,7 +285,7 @@ fn decide(
                 sender: &extracted.sender,
                 vcalendar: is_vcalendar_part(part),
             };
-            let answer = policy_answer(store, mailbox, &incoming, now)?;
+            let answer = policy_answer(store, mailbox, source, &incoming, now)?;
             let mut decision: Decision =
                 itip::process(stored.as_ref(), &incoming, &identity, &answer, now);
             let withheld = if origin == Origin::Sent {
@@ -314,9 +323,35 @@ fn decide(
                     }
                 }
             }
+            if let PolicyAnswer::Held { reason, .. } = &answer
+                && report.result.outcome != Outcome::Error
+                && report.result.reason.starts_with(answer.code())
+                && let Some(new) = &decision.store
+            {
+                for delegate in &mailbox.policy.delegates {
+                    match notice(mailbox, delegate, &incoming, new, reason, now) {
+                        Ok(composed) => report.notices.push(composed),
+                        Err(e) => {
+                            report.result.outcome = Outcome::Error;
+                            report.result.reason = format!("compose_error: {e}");
+                        }
+                    }
+                }
+            }
             if report.result.outcome != Outcome::Error
                 && let Some(new) = decision.store
             {
+                // Privacy rules for private bookings read the organiser's CLASS, which the
+                // engine does not keep.
+                let new = if mailbox.policy.privacy.private != PrivateBookings::Keep
+                    && matches!(
+                        itip::effective_method(&incoming),
+                        Some(Method::Request | Method::Add)
+                    ) {
+                    privacy::adopt_organizer_class(&new, &ical)
+                } else {
+                    new
+                };
                 pending.insert(uid, new);
             }
             reports.push(report);
@@ -328,9 +363,15 @@ fn decide(
         .iter()
         .map(|(uid, ical)| busy::update(&mailbox.account, uid, ical, me, now, horizon))
         .collect();
+    let privacy = &mailbox.policy.privacy;
     let objects = pending
         .into_iter()
-        .map(|(uid, ical)| (mailbox.account.clone(), stored_object(uid, &ical, now)))
+        .map(|(uid, ical)| {
+            (
+                mailbox.account.clone(),
+                stored_object(uid, &ical, privacy, now),
+            )
+        })
         .collect();
     Ok(Decided {
         message_id,
@@ -438,10 +479,25 @@ fn delivery_report(
     Ok((part, updated.map(|o| (sent.mailbox.clone(), o))))
 }
 
-/// The stored form of an object: its text plus the ordering keys per instance and, when the
-/// whole object is cancelled, its tombstone (see [`StoredObject`]).
-fn stored_object(uid: String, ical: &ICalendar, now: DateTime<Utc>) -> StoredObject {
-    let mut object = StoredObject::new(uid, calendar::write(ical));
+/// The stored form of an object: its text scrubbed by the mailbox's privacy rules (the
+/// original beside it when they keep it), the ordering keys per instance and, when the
+/// whole object is cancelled, its tombstone (see [`StoredObject`]). Scrubbing keeps every
+/// ordering key, so the keys are read from the original.
+fn stored_object(
+    uid: String,
+    ical: &ICalendar,
+    privacy: &privacy::Privacy,
+    now: DateTime<Utc>,
+) -> StoredObject {
+    let mut object = if privacy.is_active() {
+        let mut object = StoredObject::new(uid, calendar::write(&privacy::scrub(ical, privacy)));
+        if privacy.keep_original {
+            object.original = Some(calendar::write(ical));
+        }
+        object
+    } else {
+        StoredObject::new(uid, calendar::write(ical))
+    };
     if let Ok(view) = SchedulingView::new(ical) {
         let cancelled = |i: &calendar::Instance| {
             i.status
@@ -528,26 +584,26 @@ fn split_publish(ical: &ICalendar) -> Vec<ICalendar> {
         .collect()
 }
 
-/// Keeps the mailbox's busy index ahead of time: when its horizon is less than the policy's
-/// `busy_horizon_days` away (time moved on, or the store predates the index), every stored
-/// object of the mailbox is expanded again over the index window and the horizon moves, in
-/// one transaction. This costs one pass over the mailbox about once a day; every other
-/// message only expands the objects it changes.
-pub async fn ensure_busy_horizon(
+/// The index updates that bring the mailbox's busy index up to its horizon, or `None` when
+/// it is far enough ahead: when its horizon is less than the policy's `busy_horizon_days`
+/// away (time moved on, or the store predates the index), every stored object of the
+/// mailbox is expanded again over the index window. Returns the new horizon with them.
+fn stale_busy(
     store: &Store,
     mailbox: &Mailbox,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<Option<(i64, Vec<BusyUpdate>)>, StoreError> {
     let horizon = mailbox.policy.index_days();
     let (_, until) = busy::window(now, horizon);
     let meta = store.busy_meta(&mailbox.account)?;
     if meta.horizon > (until - busy::LOOKBACK).timestamp() {
-        return Ok(());
+        return Ok(None);
     }
     let me = &mailbox.identity.addresses;
     let mut updates = Vec::new();
     for (_, object) in store.objects(Some(&mailbox.account))? {
-        let ical = calendar::parse(&object.ical)
+        let text = object.original.as_ref().unwrap_or(&object.ical);
+        let ical = calendar::parse(text)
             .ok()
             .and_then(|mut c| (!c.is_empty()).then(|| c.remove(0)));
         updates.push(match ical {
@@ -559,9 +615,67 @@ pub async fn ensure_busy_horizon(
             },
         });
     }
-    store
-        .extend_busy(&mailbox.account, until.timestamp(), &updates)
-        .await
+    Ok(Some((until.timestamp(), updates)))
+}
+
+/// Keeps the mailbox's busy index ahead of time (see [`stale_busy`]), in one transaction.
+/// This costs one pass over the mailbox about once a day; every other message only expands
+/// the objects it changes.
+pub async fn ensure_busy_horizon(
+    store: &Store,
+    mailbox: &Mailbox,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    match stale_busy(store, mailbox, now)? {
+        Some((until, updates)) => store.extend_busy(&mailbox.account, until, &updates).await,
+        None => Ok(()),
+    }
+}
+
+/// Where the policy reads busy time: the store's index, or, in a dry run whose index is
+/// behind its horizon, the intervals [`ensure_busy_horizon`] would write, held in memory so
+/// that a dry run answers what the real run would without writing.
+enum BusySource {
+    /// The store's busy index.
+    Index,
+    /// All of the mailbox's intervals, recomputed.
+    Recomputed(Vec<BusyUpdate>),
+}
+
+impl BusySource {
+    fn lookup(
+        &self,
+        store: &Store,
+        account: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<BusyEntry>, StoreError> {
+        match self {
+            BusySource::Index => store.busy(account, from, to),
+            BusySource::Recomputed(updates) => {
+                let mut found: Vec<BusyEntry> = updates
+                    .iter()
+                    .flat_map(|u| {
+                        u.intervals
+                            .iter()
+                            .filter(|i| crate::store::busy::overlaps(i, from, to))
+                            .map(|i| BusyEntry {
+                                uid: u.uid.clone(),
+                                interval: i.clone(),
+                            })
+                    })
+                    .collect();
+                found.sort_by(|a, b| {
+                    (a.interval.start, a.interval.end, &a.uid).cmp(&(
+                        b.interval.start,
+                        b.interval.end,
+                        &b.uid,
+                    ))
+                });
+                Ok(found)
+            }
+        }
+    }
 }
 
 /// The policy's answer for a request, from the mailbox's policy and its busy index (one
@@ -570,6 +684,7 @@ pub async fn ensure_busy_horizon(
 fn policy_answer(
     store: &Store,
     mailbox: &Mailbox,
+    source: &BusySource,
     incoming: &Incoming<'_>,
     now: DateTime<Utc>,
 ) -> Result<PolicyAnswer, StoreError> {
@@ -582,17 +697,26 @@ fn policy_answer(
     }
     let uid = incoming.view.uid.as_str();
     let lookup = |from: i64, to: i64| -> Result<Vec<BusyEntry>, StoreError> {
-        Ok(store
-            .busy(&mailbox.account, from, to)?
+        Ok(source
+            .lookup(store, &mailbox.account, from, to)?
             .into_iter()
             .filter(|e| e.uid != uid)
             .collect())
+    };
+    let organizer_of = |uid: &str| -> Option<String> {
+        let object = store.object(&mailbox.account, uid).ok()??;
+        let text = object.original.as_ref().unwrap_or(&object.ical);
+        let ical = calendar::parse(text).ok()?.into_iter().next()?;
+        let view = SchedulingView::new(&ical).ok()?;
+        let organizer = view.main().organizer.as_ref()?;
+        Some(organizer.email().to_string())
     };
     let request = Request {
         ical: incoming.ical,
         organizer: incoming.view.main().organizer.as_ref(),
         me: &mailbox.identity.addresses,
         sender: incoming.sender,
+        organizer_of: Some(&organizer_of),
     };
     mailbox.policy.evaluate_request(&request, &lookup, now)
 }
@@ -655,9 +779,73 @@ fn compose(
     })
 }
 
-/// The reply's text with the policy's reason for a decline ("declined: conflicts with an
-/// existing booking on ...") as its own paragraph.
-/// The mailbox's additional response, if configured, closes every reply.
+/// The notice that tells a delegate about a request held for them: who asked for what and
+/// when, why it is held, and the booking (the object as stored, before privacy scrubbing:
+/// the delegate decides on the whole request) attached.
+fn notice(
+    mailbox: &Mailbox,
+    delegate: &str,
+    incoming: &Incoming<'_>,
+    stored: &ICalendar,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Composed, mail::compose::ComposeError> {
+    let to = calendar::CalAddress::parse(delegate).ok_or_else(|| {
+        mail::compose::ComposeError::Address {
+            role: "delegate",
+            address: delegate.to_string(),
+            reason: "not an email address; fix `delegates` in the mailbox's policy".into(),
+        }
+    })?;
+    let main = incoming.view.main();
+    let summary = main.summary.as_deref().unwrap_or("(no title)");
+    let organizer = main
+        .organizer
+        .as_ref()
+        .map_or("an unknown organiser", |o| o.email());
+    let resource = mailbox
+        .identity
+        .name
+        .clone()
+        .unwrap_or_else(|| mailbox.account.clone());
+    let ical = calendar::write(stored);
+    let when = mail::compose::When::from_ical(&ical)
+        .map(|w| format!(" {}", w.describe()))
+        .unwrap_or_default();
+    let from = mailbox.identity.addresses.first().cloned().ok_or_else(|| {
+        mail::compose::ComposeError::Address {
+            role: "From",
+            address: mailbox.account.clone(),
+            reason: "the mailbox has no address".into(),
+        }
+    })?;
+    let text = format!(
+        "{organizer} asked to book {resource} for \"{summary}\"{when}.\r\n{reason}\r\n\r\nThe booking is held TENTATIVE in {resource}'s calendar, and the organiser was told that a delegate decides. The booking is attached.\r\n"
+    );
+    mail::compose::compose_notice(&mail::compose::NoticeMail {
+        message_id: mail::reply_message_id(
+            &from,
+            incoming.view.uid.as_str(),
+            main.recurrence_id.as_deref(),
+            main.sequence,
+            main.dtstamp.as_deref(),
+            &format!("notice:{}", to.email()),
+        ),
+        from,
+        from_name: mailbox.identity.name.clone(),
+        to,
+        subject: format!("Approval needed: {summary} ({resource})"),
+        text,
+        ical,
+        date: now.into(),
+    })
+}
+
+/// The reply's text with the policy's sentence as its own paragraph: the reason of a
+/// decline ("declined: conflicts with an existing booking on ..."), of a hold for a
+/// delegate, or the note of an acceptance (instances beyond the booking window). A declined
+/// instance of an accepted series carries its own reason in its COMMENT, which wins. The
+/// mailbox's additional response, if configured, closes every reply.
 fn explained(
     summary: String,
     outgoing: &Outgoing,
@@ -675,9 +863,9 @@ fn explained(
             .and_then(|v| v.as_text())
             .map(str::to_string)
     };
-    let reason = answer.comment().map(str::to_string).or_else(comment);
+    let reason = comment().or_else(|| answer.comment().map(str::to_string));
     let mut text = match (reason, &outgoing.partstat) {
-        (Some(reason), Some(PartStat::Declined)) => format!("{summary}\r\n{reason}\r\n"),
+        (Some(reason), Some(_)) => format!("{summary}\r\n{reason}\r\n"),
         _ => summary,
     };
     if let Some(additional) = additional {
@@ -712,15 +900,23 @@ pub async fn process_message_from(
     origin: Origin,
 ) -> Result<Report, StoreError> {
     let hash = content_hash(raw);
-    if !dry_run {
+    // A dry run writes nothing, so it reads the busy time a real run would first bring up
+    // to its horizon from memory.
+    let source = if dry_run {
+        match stale_busy(store, mailbox, now)? {
+            Some((_, updates)) => BusySource::Recomputed(updates),
+            None => BusySource::Index,
+        }
+    } else {
         ensure_busy_horizon(store, mailbox, now).await?;
-    }
+        BusySource::Index
+    };
     let Decided {
         message_id,
         parts,
         objects,
         busy,
-    } = decide(store, mailbox, raw, now, origin)?;
+    } = decide(store, mailbox, &source, raw, now, origin)?;
     if store
         .ledger_entry(&key, message_id.as_deref(), &hash)?
         .is_some()
@@ -748,8 +944,8 @@ pub async fn process_message_from(
         checkpoint,
         replies: parts
             .iter()
-            .flat_map(|p| &p.replies)
-            .map(|r| (mailbox.account.clone(), r.composed.clone()))
+            .flat_map(|p| p.replies.iter().map(|r| &r.composed).chain(&p.notices))
+            .map(|composed| (mailbox.account.clone(), composed.clone()))
             .collect(),
         sent: parts
             .iter()

@@ -17,7 +17,11 @@
 //!   `instance_reply_contains` (text each of those replies' iCalendar must hold),
 //!   `counter_contains` (text the COUNTER reply's iCalendar must hold),
 //!   `stored_partstat` (a PARTSTAT the stored object holds) and `indexed_instances` (how
-//!   many busy intervals the request's UID has in the index afterwards).
+//!   many busy intervals the request's UID has in the index afterwards);
+//!   `reason_lacks` and `reply_text_lacks` (text that must not be there),
+//!   `stored_contains` / `stored_lacks` (text of the stored, privacy-scrubbed copy),
+//!   `original_contains` (text of the kept original; `[]` when none may be kept),
+//!   `notices` (how many notices went to delegates, default 0) and `notice_contains`.
 //!
 //! Every request goes through `pipeline::process_message`, the daemon's own path.
 
@@ -209,6 +213,65 @@ async fn run_case(dir: &Path) -> Vec<String> {
             errors.push(format!("the reply message lacks {needle:?}:\n{message}"));
         }
     }
+    for needle in strings(&expected, "reason_lacks") {
+        if comment.contains(needle) {
+            errors.push(format!("the reply's COMMENT holds {needle:?}:\n{ical}"));
+        }
+    }
+    for needle in strings(&expected, "reply_text_lacks") {
+        if message.contains(needle) {
+            errors.push(format!("the reply message holds {needle:?}:\n{message}"));
+        }
+    }
+    let want_notices = expected.get("notices").and_then(Value::as_u64).unwrap_or(0);
+    if part.notices.len() as u64 != want_notices {
+        errors.push(format!(
+            "{} notices to delegates, expected {want_notices}",
+            part.notices.len()
+        ));
+    }
+    for notice in &part.notices {
+        let text = String::from_utf8_lossy(&notice.bytes);
+        for needle in strings(&expected, "notice_contains") {
+            if !text.contains(needle) {
+                errors.push(format!("the notice lacks {needle:?}:\n{text}"));
+            }
+        }
+    }
+    let stored = store
+        .object(ROOM, &request_uid(&bytes))
+        .expect("store reads");
+    let stored_text = stored
+        .as_ref()
+        .map(|o| o.ical.replace("\r\n ", ""))
+        .unwrap_or_default();
+    for needle in strings(&expected, "stored_contains") {
+        if !stored_text.contains(needle) {
+            errors.push(format!("the stored copy lacks {needle:?}:\n{stored_text}"));
+        }
+    }
+    for needle in strings(&expected, "stored_lacks") {
+        if stored_text.contains(needle) {
+            errors.push(format!("the stored copy holds {needle:?}:\n{stored_text}"));
+        }
+    }
+    if expected.get("original_contains").is_some() {
+        let original = stored.as_ref().and_then(|o| o.original.clone());
+        let wanted: Vec<&str> = strings(&expected, "original_contains").collect();
+        match (&original, wanted.is_empty()) {
+            (Some(text), false) => {
+                let text = text.replace("\r\n ", "");
+                for needle in wanted {
+                    if !text.contains(needle) {
+                        errors.push(format!("the original lacks {needle:?}:\n{text}"));
+                    }
+                }
+            }
+            (None, true) => {}
+            (Some(_), true) => errors.push("an original was kept, expected none".into()),
+            (None, false) => errors.push("no original was kept".into()),
+        }
+    }
     let instance_replies: Vec<(String, String)> = part
         .replies
         .iter()
@@ -341,6 +404,168 @@ async fn a_stored_booking_fills_the_busy_index_and_a_cancel_empties_it() {
         counts,
         [3, 0],
         "three weekly instances indexed, none after CANCEL"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_scrubbed_stored_copy_still_orders_and_answers_requests() {
+    let dir = cases_dir().join("privacy-scrubbed-copy-keeps-itip-ordering");
+    let now = "2027-01-04T08:00:00Z".parse().expect("a time");
+    let mailbox = Mailbox {
+        account: ROOM.to_string(),
+        identity: Identity::new(vec![CalAddress::parse(ROOM).expect("an address")], None),
+        policy: load_policy(&dir),
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(tmp.path()).expect("store opens");
+    let mut seen = Vec::new();
+    for (i, name) in [
+        "01-request.ics",
+        "02-repeated.ics",
+        "03-stale.ics",
+        "04-rescheduled.ics",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).expect("message readable");
+        let raw = process::as_message(&path, &bytes, ROOM);
+        let key = MessageKey {
+            account: ROOM.to_string(),
+            folder: "test".into(),
+            uid_validity: 1,
+            uid: i as u32 + 1,
+        };
+        let report = pipeline::process_message(&store, &mailbox, key, &raw, now, false)
+            .await
+            .expect("the pipeline runs");
+        let part = &report.parts[0];
+        let code = part.result.reason.split(':').next().unwrap_or_default();
+        let reply = part
+            .replies
+            .first()
+            .map(|r| calendar::write(&r.outgoing.ical).replace("\r\n ", ""))
+            .unwrap_or_default();
+        seen.push((code.to_string(), reply));
+    }
+    let codes: Vec<&str> = seen.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(
+        codes,
+        ["accepted", "status_poll", "stale", "accepted"],
+        "the scrubbed copy orders like the original"
+    );
+    let (_, rescheduled) = &seen[3];
+    for needle in [
+        "UID:private-order",
+        "SEQUENCE:2",
+        "ORGANIZER;CN=\"Alice Example\":mailto:alice@corp.test",
+        "PARTSTAT=ACCEPTED:mailto:room@corp.test",
+        "DTSTART:20270107T100000Z",
+    ] {
+        assert!(
+            rescheduled.contains(needle),
+            "the REPLY lacks {needle}:\n{rescheduled}"
+        );
+    }
+    let stored = store
+        .object(ROOM, "private-order")
+        .expect("store reads")
+        .expect("the booking is stored");
+    assert!(
+        stored.ical.contains("SUMMARY:Alice Example"),
+        "{}",
+        stored.ical
+    );
+    assert!(!stored.ical.contains("555-0100"), "{}", stored.ical);
+    assert!(stored.original.is_none(), "no original is kept by default");
+    let order = &stored.instances[0];
+    assert_eq!(order.sequence, 2);
+    assert_eq!(
+        store
+            .busy_of(ROOM, "private-order")
+            .expect("busy reads")
+            .len(),
+        1,
+        "the rescheduled time is the one booked"
+    );
+}
+
+/// A store whose busy index lags behind (written before the index existed, or a week old):
+/// the real run first brings the index up to its horizon; a dry run must answer the same
+/// without writing.
+#[tokio::test(flavor = "current_thread")]
+async fn a_dry_run_over_a_lagging_busy_index_answers_like_the_real_run() {
+    let dir = cases_dir().join("conflict-is-declined-with-the-booking-named");
+    let now: chrono::DateTime<chrono::Utc> = "2027-01-04T08:00:00Z".parse().expect("a time");
+    let mailbox = Mailbox {
+        account: ROOM.to_string(),
+        identity: Identity::new(vec![CalAddress::parse(ROOM).expect("an address")], None),
+        policy: Policy::default(),
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(tmp.path()).expect("store opens");
+    let existing = std::fs::read_to_string(dir.join("store-before.ics")).expect("readable");
+    store
+        .commit(&Commit {
+            key: MessageKey {
+                account: ROOM.to_string(),
+                folder: "seed".into(),
+                uid_validity: 0,
+                uid: 0,
+            },
+            entry: LedgerEntry {
+                message_id: None,
+                content_hash: "seed".into(),
+                results: Vec::new(),
+                processed_at: now.to_rfc3339(),
+            },
+            objects: vec![(ROOM.to_string(), StoredObject::new("existing", existing))],
+            replies: Vec::new(),
+            busy: Vec::new(),
+            checkpoint: None,
+        })
+        .await
+        .expect("seeding the store");
+    assert!(
+        store
+            .busy(ROOM, 0, i64::MAX)
+            .expect("busy reads")
+            .is_empty()
+    );
+    let path = dir.join("request.ics");
+    let bytes = std::fs::read(&path).expect("request readable");
+    let raw = process::as_message(&path, &bytes, ROOM);
+    let mut answers = Vec::new();
+    for dry_run in [true, false] {
+        let key = MessageKey {
+            account: ROOM.to_string(),
+            folder: "test".into(),
+            uid_validity: 1,
+            uid: 1,
+        };
+        let report = pipeline::process_message(&store, &mailbox, key, &raw, now, dry_run)
+            .await
+            .expect("the pipeline runs");
+        answers.push(report.parts[0].result.reason.clone());
+        if dry_run {
+            assert!(
+                store
+                    .busy(ROOM, 0, i64::MAX)
+                    .expect("busy reads")
+                    .is_empty(),
+                "a dry run writes nothing"
+            );
+        }
+    }
+    assert!(
+        answers[0].starts_with("declined"),
+        "dry run: {}",
+        answers[0]
+    );
+    assert_eq!(
+        answers[0], answers[1],
+        "the dry run answers like the real run"
     );
 }
 

@@ -27,6 +27,15 @@ fn check_prints_the_effective_policy_of_each_mailbox_in_words() {
         "only on Mon, Tue, Wed, Thu 07:30–18:00 Europe/Berlin",
         "when 2 other booking(s) already take the time",
         "more than 2 of its instances or more than 20%",
+        "requests in policy are booked automatically only for boss@example.test",
+        "requests in policy from example.test (unless booked automatically) are held TENTATIVE for a delegate; other organisers are declined",
+        "requests out of policy from boss@example.test are held TENTATIVE for a delegate instead of declined",
+        "held requests are sent to facilities@example.test to decide",
+        "a decline for a conflict names the conflicting booking's organiser",
+        "the stored copy of a booking drops its descriptions, alarms",
+        "the stored subject is replaced with the organiser's name",
+        "private and confidential bookings are stored as \"Private booking\"",
+        "the original is kept beside the scrubbed copy (imipd show --original)",
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }

@@ -39,6 +39,10 @@ pub struct ShowArgs {
     /// The output format.
     #[arg(long, value_enum, default_value = "json")]
     pub format: Format,
+    /// Show the originals the mailbox's privacy rules kept (`keep_original`) instead of the
+    /// scrubbed copies; an object without a kept original shows as stored.
+    #[arg(long)]
+    pub original: bool,
     /// Instead of the objects: one of the store's bookkeeping views, as JSON lines.
     #[command(flatten)]
     pub views: crate::store::cli::ViewArgs,
@@ -163,6 +167,14 @@ pub fn run(args: &ShowArgs) -> ExitCode {
     let objects: Vec<_> = objects
         .into_iter()
         .filter(|(_, o)| args.uid.as_deref().is_none_or(|uid| o.uid == uid))
+        .map(|(mailbox, mut o)| {
+            if args.original
+                && let Some(original) = o.original.take()
+            {
+                o.ical = original;
+            }
+            (mailbox, o)
+        })
         .collect();
     let several = objects
         .iter()

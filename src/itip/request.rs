@@ -611,7 +611,7 @@ fn answer(
             ),
         });
     }
-    if rescheduled && let crate::policy::PolicyAnswer::AcceptExcept { declined } = cx.policy {
+    if rescheduled && let crate::policy::PolicyAnswer::AcceptExcept { declined, .. } = cx.policy {
         replies.extend(decline_instances(
             cx,
             &mut merged,

@@ -388,6 +388,60 @@ pub fn compose_imip(mail: &ReplyMail) -> Result<Composed, ComposeError> {
     })
 }
 
+/// A notice to a person (a resource's delegate) about a booking: plain text, with the
+/// booking attached as `booking.ics` without METHOD, so that no client offers to answer it
+/// as an invitation in the delegate's name.
+#[derive(Debug, Clone)]
+pub struct NoticeMail {
+    /// The mailbox that sends it.
+    pub from: CalAddress,
+    /// Its display name.
+    pub from_name: Option<String>,
+    /// The person told.
+    pub to: CalAddress,
+    /// The Subject.
+    pub subject: String,
+    /// The text.
+    pub text: String,
+    /// The booking, iCalendar text without METHOD.
+    pub ical: String,
+    /// The deterministic Message-ID (see [`reply_message_id`]).
+    pub message_id: String,
+    /// The Date.
+    pub date: SystemTime,
+}
+
+/// Composes a [`NoticeMail`]: marked `Auto-Submitted: auto-generated` (RFC 3834), so that
+/// auto-responders leave it alone.
+pub fn compose_notice(mail: &NoticeMail) -> Result<Composed, ComposeError> {
+    let from = mailbox("From", &mail.from, mail.from_name.as_deref())?;
+    let to = mailbox("To", &mail.to, None)?;
+    let ics_type = ContentType::parse("application/ics").expect("a fixed, valid content type");
+    let message = lettre::Message::builder()
+        .from(from)
+        .to(to)
+        .subject(mail.subject.clone())
+        .date(mail.date)
+        .message_id(Some(format!("<{}>", mail.message_id)))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".to_string(),
+        ))
+        .multipart(
+            MultiPart::mixed()
+                .singlepart(SinglePart::plain(mail.text.clone()))
+                .singlepart(
+                    Attachment::new("booking.ics".to_string()).body(mail.ical.clone(), ics_type),
+                ),
+        )?;
+    Ok(Composed {
+        message_id: mail.message_id.clone(),
+        envelope_from: mail.from.email().to_string(),
+        envelope_to: vec![mail.to.email().to_string()],
+        bytes: message.formatted(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,10 @@
 //! fixed order (the first rule that declines gives the reason):
 //!
 //! 1. automation `manual`: store, answer nothing, decide nothing;
-//! 2. who may book: authenticated senders (DMARC), deny list, allow list, external
-//!    organisers;
+//! 2. who may use the resource at all: authenticated senders (DMARC), deny list, allow
+//!    list, external organisers. These are absolute: an organiser they refuse is declined
+//!    (REQUEST-STATUS 3.8) whatever organiser class below names them, so that a deny entry
+//!    can never be undone by a class list;
 //! 3. automation `decline`;
 //! 4. recurring meetings allowed or not;
 //! 5. time rules per instance: no bookings in the past, duration, working hours, the
@@ -14,17 +16,29 @@
 //! 6. conflicts over the busy index, with capacity and the series thresholds (a series
 //!    within them is accepted with each conflicting instance declined on its own; a single
 //!    booking in conflict may get a COUNTER with the next free slot);
-//! 7. automation `tentative` turns an in-policy accept into TENTATIVE.
+//! 7. the organiser's class (Exchange's BookInPolicy, RequestInPolicy, RequestOutOfPolicy
+//!    and their `All…` switches), see [`Policy::class_answer`]: a request that rules 4–6
+//!    decline is *out of policy*; one of an organiser allowed to request out of policy is
+//!    held TENTATIVE for a delegate instead of declined. A request in policy is booked when
+//!    its organiser may book in policy, held TENTATIVE for a delegate when they may only
+//!    request, and declined (3.8) otherwise;
+//! 8. automation `tentative` turns an in-policy booking into TENTATIVE.
 //!
 //! Every decline carries a REQUEST-STATUS (RFC 5546 §3.6) and a sentence a person can read
 //! ("declined: conflicts with an existing booking on Tue 3 Dec 15:00–16:00 UTC"); the engine
 //! sends both in the REPLY (COMMENT and REQUEST-STATUS) and the pipeline puts the sentence
 //! in the reply's text.
 //!
+//! A request held for a delegate is answered TENTATIVE with the reason (REQUEST-STATUS 2.0),
+//! and each of the policy's `delegates` gets a notice with the booking attached. What the
+//! stored copy keeps is the [`privacy`] module's: [`privacy::scrub`] is the one function
+//! that turns a booking into what viewers of the resource may see.
+//!
 //! The configuration keys are named after what they do; where Exchange's resource booking
 //! (Set-CalendarProcessing) has the same knob, its name is given in the key's doc comment.
 
 pub mod busy;
+pub mod privacy;
 pub mod rules;
 
 use crate::calendar::{CalAddress, ICalendar, PartStat};
@@ -39,12 +53,24 @@ pub enum PolicyAnswer {
     Accept,
     /// Tentatively accepted: in policy, for a person to confirm.
     Tentative,
+    /// Held TENTATIVE for a delegate to decide (RequestInPolicy, RequestOutOfPolicy), with
+    /// the reason told to the organiser.
+    Held {
+        /// A sentence for the organiser ("held for approval: ...").
+        reason: String,
+        /// The REQUEST-STATUS of the REPLY.
+        status: String,
+    },
     /// Stored with no decision (PARTSTAT NEEDS-ACTION), for a person to answer.
     Undecided,
-    /// A series accepted except for some instances, each declined with its own REPLY.
+    /// A series accepted except for some instances, each declined with its own REPLY, or
+    /// accepted with a note for the organiser (instances beyond the booking window).
     AcceptExcept {
         /// The declined instances.
         declined: Vec<DeclinedInstance>,
+        /// A sentence for the organiser about what the acceptance leaves out ("accepted:
+        /// instances after ... are not booked").
+        note: Option<String>,
     },
     /// Declined, with the reason given to the organiser.
     Decline {
@@ -85,6 +111,9 @@ pub struct DeclinedInstance {
 pub const STATUS_CONFLICT: &str = "4.0;Event conflict. Date/time is busy.";
 /// REQUEST-STATUS of a decline because the organiser may not book (RFC 5546 §3.6.9).
 pub const STATUS_NO_AUTHORITY: &str = "3.8;No authority.";
+/// REQUEST-STATUS of a request held TENTATIVE for a delegate: read and handled, the
+/// decision is pending.
+pub const STATUS_HELD: &str = "2.0;Success.";
 /// REQUEST-STATUS of a decline by a time or series rule: the request was read and handled;
 /// the resource's answer is no (the reason says which rule).
 pub const STATUS_POLICY: &str = "2.0;Success.";
@@ -111,7 +140,7 @@ impl PolicyAnswer {
     pub fn partstat(&self) -> PartStat {
         match self {
             PolicyAnswer::Accept | PolicyAnswer::AcceptExcept { .. } => PartStat::Accepted,
-            PolicyAnswer::Tentative => PartStat::Tentative,
+            PolicyAnswer::Tentative | PolicyAnswer::Held { .. } => PartStat::Tentative,
             PolicyAnswer::Undecided => PartStat::NeedsAction,
             PolicyAnswer::Decline { .. } => PartStat::Declined,
         }
@@ -121,16 +150,19 @@ impl PolicyAnswer {
     pub fn code(&self) -> &'static str {
         match self {
             PolicyAnswer::Accept | PolicyAnswer::AcceptExcept { .. } => "accepted",
-            PolicyAnswer::Tentative => "tentative",
+            PolicyAnswer::Tentative | PolicyAnswer::Held { .. } => "tentative",
             PolicyAnswer::Undecided => "undecided",
             PolicyAnswer::Decline { .. } => "declined",
         }
     }
 
-    /// The explanation sent to the organiser (a decline's reason).
+    /// The explanation sent to the organiser (a decline's or a hold's reason).
     pub fn comment(&self) -> Option<&str> {
         match self {
-            PolicyAnswer::Decline { reason, .. } => Some(reason),
+            PolicyAnswer::Decline { reason, .. } | PolicyAnswer::Held { reason, .. } => {
+                Some(reason)
+            }
+            PolicyAnswer::AcceptExcept { note, .. } => note.as_deref(),
             _ => None,
         }
     }
@@ -138,7 +170,9 @@ impl PolicyAnswer {
     /// The REQUEST-STATUS the REPLY carries, if any.
     pub fn request_status(&self) -> Option<&str> {
         match self {
-            PolicyAnswer::Decline { status, .. } => Some(status),
+            PolicyAnswer::Decline { status, .. } | PolicyAnswer::Held { status, .. } => {
+                Some(status)
+            }
             _ => None,
         }
     }
@@ -279,9 +313,10 @@ pub struct Policy {
     /// Only bookings inside these hours are accepted (ScheduleOnlyDuringWorkHours with the
     /// mailbox's WorkingHours; default: any time).
     pub working_hours: Option<WorkingHours>,
-    /// Who may book, when not empty: addresses (`alice@corp.test`) and domains
-    /// (`corp.test`, which also covers `eu.corp.test` but never `evilcorp.test`)
-    /// (BookInPolicy).
+    /// Who may use the resource at all, when not empty: addresses (`alice@corp.test`) and
+    /// domains (`corp.test`, which also covers `eu.corp.test` but never `evilcorp.test`).
+    /// Anyone else is declined before any other rule; how a permitted organiser's request is
+    /// handled is the organiser classes' business (`book_in_policy` and the rest).
     pub allow: Vec<String>,
     /// Who may never book, same forms as `allow`; wins over `allow`.
     pub deny: Vec<String>,
@@ -318,6 +353,34 @@ pub struct Policy {
     /// Text added to every reply this mailbox sends (AdditionalResponse with
     /// AddAdditionalResponse), e.g. where the room is and who to call; default none.
     pub additional_response: Option<String>,
+    /// Whether every permitted organiser's in-policy requests are booked automatically
+    /// (AllBookInPolicy, default true). When false, only `book_in_policy` organisers are.
+    pub all_book_in_policy: bool,
+    /// Organisers (addresses and domains, matched like `allow`) whose in-policy requests
+    /// are booked automatically when `all_book_in_policy` is false (BookInPolicy).
+    pub book_in_policy: Vec<String>,
+    /// Whether every permitted organiser not booked automatically may still request: their
+    /// in-policy requests are held TENTATIVE for a delegate (AllRequestInPolicy, default
+    /// false).
+    pub all_request_in_policy: bool,
+    /// Organisers whose in-policy requests are held TENTATIVE for a delegate when they are
+    /// not booked automatically (RequestInPolicy).
+    pub request_in_policy: Vec<String>,
+    /// Whether every organiser's out-of-policy requests (a conflict, a time rule, a
+    /// recurring meeting) are held TENTATIVE for a delegate instead of declined
+    /// (AllRequestOutOfPolicy, default false).
+    pub all_request_out_of_policy: bool,
+    /// Organisers whose out-of-policy requests are held TENTATIVE for a delegate instead of
+    /// declined (RequestOutOfPolicy).
+    pub request_out_of_policy: Vec<String>,
+    /// The persons who decide held requests (ResourceDelegates with
+    /// ForwardRequestsToDelegates): each is sent a notice with the request attached.
+    pub delegates: Vec<String>,
+    /// Whether a decline for a conflict names the conflicting booking's organiser
+    /// (OrganizerInfo; default false, as that tells one organiser about another's meeting).
+    pub organizer_info: bool,
+    /// What the stored copy of a booking keeps (`[mailbox.policy.privacy]`).
+    pub privacy: privacy::Privacy,
 }
 
 impl Default for Policy {
@@ -343,12 +406,24 @@ impl Default for Policy {
             counter_proposals: false,
             require_authenticated: false,
             trusted_authserv_ids: Vec::new(),
+            all_book_in_policy: true,
+            book_in_policy: Vec::new(),
+            all_request_in_policy: false,
+            request_in_policy: Vec::new(),
+            all_request_out_of_policy: false,
+            request_out_of_policy: Vec::new(),
+            delegates: Vec::new(),
+            organizer_info: false,
+            privacy: privacy::Privacy::default(),
         }
     }
 }
 
+/// Looks up the ORGANIZER of a stored booking by its UID (for `organizer_info`).
+pub type OrganizerOf<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
 /// A request as the policy sees it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Request<'a> {
     /// The object requested.
     pub ical: &'a ICalendar,
@@ -356,6 +431,9 @@ pub struct Request<'a> {
     pub organizer: Option<&'a CalAddress>,
     /// The mailbox's addresses (the first is its own; their domains are "internal").
     pub me: &'a [CalAddress],
+    /// The ORGANIZER of a stored booking by its UID, for a decline that names the
+    /// conflicting booking's organiser (`organizer_info`); `None` when not looked up.
+    pub organizer_of: Option<&'a OrganizerOf<'a>>,
     /// Who sent the message (for the authentication rule).
     pub sender: &'a crate::mail::SenderFacts,
 }
@@ -396,20 +474,97 @@ impl Policy {
                 STATUS_POLICY,
             ));
         }
+        let ruled = self.rules(request, busy, now)?;
+        Ok(self.class_answer(request.organizer, ruled))
+    }
+
+    /// The answer of the recurring, time and conflict rules: a booking (`Accept` or
+    /// `AcceptExcept`) when the request is in policy, their decline when it is not.
+    fn rules<E>(
+        &self,
+        request: &Request<'_>,
+        busy: &dyn Fn(i64, i64) -> Result<Vec<BusyEntry>, E>,
+        now: DateTime<Utc>,
+    ) -> Result<PolicyAnswer, E> {
         let instances = match rules::time(self, request.ical, now) {
             Ok(instances) => instances,
             Err(declined) => return Ok(declined),
         };
-        let partly = match rules::conflicts(self, &instances, busy, now)? {
-            rules::Conflicts::None => Vec::new(),
-            rules::Conflicts::Decline(declined) => return Ok(declined),
-            rules::Conflicts::Instances(declined) => declined,
-        };
-        Ok(match self.automation {
-            Automation::Tentative => PolicyAnswer::Tentative,
-            _ if partly.is_empty() => PolicyAnswer::Accept,
-            _ => PolicyAnswer::AcceptExcept { declined: partly },
-        })
+        let note = rules::truncation(self, request.ical, now);
+        Ok(
+            match rules::conflicts(self, &instances, busy, now, request.organizer_of)? {
+                rules::Conflicts::Decline(declined) => declined,
+                rules::Conflicts::None if note.is_none() => PolicyAnswer::Accept,
+                rules::Conflicts::None => PolicyAnswer::AcceptExcept {
+                    declined: Vec::new(),
+                    note,
+                },
+                rules::Conflicts::Instances(declined) => {
+                    PolicyAnswer::AcceptExcept { declined, note }
+                }
+            },
+        )
+    }
+
+    /// Whether `organizer` is covered by a class: the class's `All…` switch, or an entry of
+    /// its list (matched on whole labels like `allow`).
+    fn in_class(all: bool, list: &[String], organizer: Option<&CalAddress>) -> bool {
+        all || organizer.is_some_and(|o| list.iter().any(|e| rules::entry_matches(e, o)))
+    }
+
+    /// The organiser class applied to the rules' answer `ruled` (rule 7 of the module's
+    /// order). Out of policy: held for a delegate when the organiser may request out of
+    /// policy, else declined. In policy: booked when the organiser may book in policy (as
+    /// TENTATIVE under automation `tentative`), held for a delegate when they may request
+    /// in policy, else declined with 3.8. Booking wins over requesting when an organiser is
+    /// in several classes.
+    pub fn class_answer(
+        &self,
+        organizer: Option<&CalAddress>,
+        ruled: PolicyAnswer,
+    ) -> PolicyAnswer {
+        let who = organizer.map_or("the organiser".to_string(), |o| o.email().to_string());
+        match ruled {
+            PolicyAnswer::Decline { reason, .. }
+                if Self::in_class(
+                    self.all_request_out_of_policy,
+                    &self.request_out_of_policy,
+                    organizer,
+                ) =>
+            {
+                PolicyAnswer::Held {
+                    reason: format!(
+                        "held for approval: the request is out of policy ({}); a delegate of this resource decides",
+                        reason.strip_prefix("declined: ").unwrap_or(&reason)
+                    ),
+                    status: STATUS_HELD.to_string(),
+                }
+            }
+            declined @ PolicyAnswer::Decline { .. } => declined,
+            booked if Self::in_class(self.all_book_in_policy, &self.book_in_policy, organizer) => {
+                match (self.automation, booked) {
+                    (Automation::Tentative, _) => PolicyAnswer::Tentative,
+                    (_, booked) => booked,
+                }
+            }
+            _ if Self::in_class(
+                self.all_request_in_policy,
+                &self.request_in_policy,
+                organizer,
+            ) =>
+            {
+                PolicyAnswer::Held {
+                    reason: format!(
+                        "held for approval: {who} may request this resource but not book it directly; a delegate of this resource decides"
+                    ),
+                    status: STATUS_HELD.to_string(),
+                }
+            }
+            _ => PolicyAnswer::decline(
+                format!("declined: {who} may not book this resource"),
+                STATUS_NO_AUTHORITY,
+            ),
+        }
     }
 }
 
@@ -513,8 +668,66 @@ impl Policy {
                     .to_string(),
             );
         }
+        lines.extend(self.describe_classes());
+        if self.organizer_info {
+            lines.push(
+                "a decline for a conflict names the conflicting booking's organiser".to_string(),
+            );
+        }
         if let Some(text) = &self.additional_response {
             lines.push(format!("every reply adds: {text}"));
+        }
+        lines.extend(self.privacy.describe());
+        lines
+    }
+
+    /// The organiser classes in words; nothing for the defaults (everyone permitted is
+    /// booked in policy, out-of-policy requests are declined).
+    fn describe_classes(&self) -> Vec<String> {
+        let who = |all: bool, list: &[String]| {
+            if all {
+                Some("every permitted organiser".to_string())
+            } else if list.is_empty() {
+                None
+            } else {
+                Some(list.join(", "))
+            }
+        };
+        let mut lines = Vec::new();
+        let book = who(self.all_book_in_policy, &self.book_in_policy);
+        let request = who(self.all_request_in_policy, &self.request_in_policy);
+        if !self.all_book_in_policy {
+            lines.push(match &book {
+                Some(book) => {
+                    format!("requests in policy are booked automatically only for {book}")
+                }
+                None => "no organiser is booked automatically".to_string(),
+            });
+            lines.push(match &request {
+                Some(request) => format!(
+                    "requests in policy from {request} (unless booked automatically) are held TENTATIVE for a delegate; other organisers are declined"
+                ),
+                None => "other organisers' requests in policy are declined".to_string(),
+            });
+        }
+        if let Some(out) = who(self.all_request_out_of_policy, &self.request_out_of_policy) {
+            lines.push(format!(
+                "requests out of policy from {out} are held TENTATIVE for a delegate instead of declined"
+            ));
+        }
+        let holds = !self.all_book_in_policy && request.is_some()
+            || self.all_request_out_of_policy
+            || !self.request_out_of_policy.is_empty();
+        if holds {
+            lines.push(if self.delegates.is_empty() {
+                "held requests are stored for a person to answer; no delegate is notified"
+                    .to_string()
+            } else {
+                format!(
+                    "held requests are sent to {} to decide",
+                    self.delegates.join(", ")
+                )
+            });
         }
         lines
     }

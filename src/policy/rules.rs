@@ -245,6 +245,35 @@ pub fn time(
     Ok(inside)
 }
 
+/// The note for a series accepted although it reaches beyond the booking window (the
+/// scheduling horizon not enforced): "accepted: instances after Sat 3 Jul 2027 lie beyond
+/// the 180-day booking window and are not booked". `None` when nothing lies beyond.
+pub fn truncation(
+    policy: &Policy,
+    ical: &crate::calendar::ICalendar,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    if policy.booking_window_days == 0 || policy.enforce_scheduling_horizon {
+        return None;
+    }
+    let window_end = now + Duration::days(i64::from(policy.booking_window_days));
+    let beyond = busy::occurrences(ical, window_end, window_end + BEYOND_WINDOW).ok()?;
+    let first = beyond
+        .iter()
+        .find(|o| !o.cancelled && o.start_utc > window_end)?;
+    let zone = policy
+        .working_hours
+        .as_ref()
+        .map_or(chrono_tz::UTC, |h| h.time_zone);
+    let last_day = zone.from_utc_datetime(&window_end.naive_utc());
+    Some(format!(
+        "accepted: instances after {} lie beyond the {}-day booking window and are not booked (the first one not booked is {})",
+        last_day.format("%a %-d %b %Y"),
+        policy.booking_window_days,
+        describe(first, policy.working_hours.as_ref())
+    ))
+}
+
 /// Whether the object's master carries an RRULE or RDATE (a series even when only one of
 /// its instances falls in the looked-at window).
 fn rrule_present(ical: &crate::calendar::ICalendar) -> bool {
@@ -345,11 +374,15 @@ pub enum Conflicts {
 /// the bookings overlapping it already reach the capacity at some instant. A single booking
 /// that conflicts is declined; a series is declined when its conflicts exceed
 /// `max_conflict_instances` or `conflict_percentage_allowed`.
+///
+/// With `organizer_info` set and `organizer_of` given, each sentence names the conflicting
+/// booking's organiser ("... on Tue 3 Dec 15:00–16:00 UTC, organised by bob@corp.test").
 pub fn conflicts<E>(
     policy: &Policy,
     instances: &[Occurrence],
     busy: &dyn Fn(i64, i64) -> Result<Vec<BusyEntry>, E>,
     now: DateTime<Utc>,
+    organizer_of: Option<&super::OrganizerOf<'_>>,
 ) -> Result<Conflicts, E> {
     if policy.allow_conflicts {
         return Ok(Conflicts::None);
@@ -371,11 +404,21 @@ pub fn conflicts<E>(
         return Ok(Conflicts::None);
     };
     let hours = policy.working_hours.as_ref();
-    let clash = describe_span(
-        existing.interval.start,
-        existing.interval.end.max(existing.interval.start),
-        hours,
-    );
+    let booking = |existing: &BusyEntry| {
+        let span = describe_span(
+            existing.interval.start,
+            existing.interval.end.max(existing.interval.start),
+            hours,
+        );
+        match organizer_of
+            .filter(|_| policy.organizer_info)
+            .and_then(|of| of(&existing.uid))
+        {
+            Some(organizer) => format!("{span}, organised by {organizer}"),
+            None => span,
+        }
+    };
+    let clash = booking(existing);
     let total = checked.len();
     let count = conflicting.len();
     if total <= 1 {
@@ -412,11 +455,7 @@ pub fn conflicts<E>(
                     reason: format!(
                         "declined: this instance ({}) conflicts with an existing booking on {}; the rest of the series is accepted",
                         describe(o, hours),
-                        describe_span(
-                            existing.interval.start,
-                            existing.interval.end.max(existing.interval.start),
-                            hours
-                        )
+                        booking(existing)
                     ),
                     status: STATUS_CONFLICT.to_string(),
                 })

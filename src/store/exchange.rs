@@ -85,6 +85,9 @@ struct Meta {
     /// The whole text, when it could not be laid out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     raw: Option<String>,
+    /// The unscrubbed original the privacy rules kept (`StoredObject::original`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    original: Option<String>,
 }
 
 /// A logical content line: its physical lines (continuations included), without line ends.
@@ -295,6 +298,7 @@ impl Store {
                     eol: None,
                     layout: Vec::new(),
                     raw: None,
+                    original: object.original.clone(),
                 };
                 let mut body = String::new();
                 let exact = lay_out(&object.ical).and_then(|(eol, layout, components)| {
@@ -400,6 +404,7 @@ impl Store {
                     instances: p.meta.instances,
                     attendees: p.meta.attendees,
                     tombstone: p.meta.tombstone,
+                    original: p.meta.original,
                 };
                 Ok((object, p.meta.busy))
             };

@@ -162,6 +162,11 @@ pub struct StoredObject {
     /// Set when the whole object is cancelled and kept only as a tombstone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tombstone: Option<Tombstone>,
+    /// The object as received, when the mailbox's privacy rules scrub `ical` and keep the
+    /// original (`[mailbox.policy.privacy] keep_original`); the engine works on it, `ical`
+    /// is what viewers see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<String>,
 }
 
 impl StoredObject {
