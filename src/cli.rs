@@ -5,17 +5,63 @@ pub mod check;
 pub mod process;
 pub mod show;
 
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+const AFTER_HELP: &str = "\
+Examples:
+  imipd check --config /etc/imipd/imipd.toml --connect
+  imipd run --config /etc/imipd/imipd.toml --log-format journald
+  imipd show --store /var/lib/imipd/store --outbox
+
+Environment:
+  IMIPD_LOG            log filter, e.g. info (default), debug, info,imipd::imap=debug
+  IMIPD__SECTION__KEY  overrides a key of the configuration file, e.g. IMIPD__STORE__PATH
+
+Exit codes:
+  0  success
+  1  the work failed: a server refused the login or a folder is missing (check --connect),
+     a file could not be read or processed, the daemon stopped on an error
+  2  the configuration or the command line is wrong (the message names the key and line)";
+
 /// imipd: answers calendar invitations that arrive by e-mail (iTIP over iMIP).
+///
+/// It watches room and resource mailboxes over IMAP, applies the iTIP messages it finds to
+/// its store, and answers the organisers over SMTP as the mailbox's policy says.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version = version(), long_version = long_version(), about, after_help = AFTER_HELP)]
 pub struct Cli {
+    /// How log lines are written: text (default; no timestamps under systemd), json, or
+    /// journald (native journal records). Wins over [log] format in the configuration.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The version line: the crate version and the features compiled in.
+fn version() -> &'static str {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (cargo features: ",
+        env!("IMIPD_FEATURES"),
+        "; built in: tls-rustls-ring, metrics-prometheus, log-json, log-journald, sd-notify)"
+    )
+}
+
+/// `--version` in long form: also the protocol and the output formats.
+fn long_version() -> &'static str {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        "\ncargo features: ",
+        env!("IMIPD_FEATURES"),
+        "\nbuilt in: tls-rustls-ring, metrics-prometheus, log-json, log-journald, sd-notify",
+        "\nsupports: iTIP (RFC 5546) over iMIP (RFC 6047); iCalendar 2.0, vCalendar 1.0, TNEF; \
+         IMAP IDLE/MOVE/UIDPLUS; SMTP STARTTLS/implicit TLS; Prometheus metrics; \
+         log formats text, json, journald; sd_notify and watchdog"
+    )
 }
 
 /// The commands.
@@ -23,19 +69,34 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon: watch every configured mailbox and answer what arrives.
     ///
-    /// Example: imipd run --config /etc/imipd/imipd.toml
+    /// Runs in the foreground (systemd Type=notify: READY, RELOADING, STOPPING, watchdog).
+    /// SIGHUP reloads the configuration; SIGTERM finishes the message and the send in hand.
+    #[command(
+        after_help = "Examples:\n  imipd run --config /etc/imipd/imipd.toml\n  IMIPD_LOG=debug imipd run --config ./imipd.toml --log-format json\n\nExit codes: 0 stopped by SIGTERM/SIGINT, 1 stopped on an error (store, signals), 2 the configuration is wrong."
+    )]
     Run {
         /// The configuration file.
         #[arg(long, default_value = "/etc/imipd/imipd.toml")]
         config: PathBuf,
     },
-    /// Load the configuration and print each mailbox's effective policy in words.
+    /// Load and validate the configuration, print it (secrets masked) and each mailbox's
+    /// policy in words; with --connect, also log in to every IMAP and SMTP server.
     ///
-    /// Example: imipd check --config /etc/imipd/imipd.toml
+    /// Like `postconf -n`/`doveconf -n`: what imipd will really use, defaults filled in.
+    /// With --connect each server is reached with the configured TLS and credentials, its
+    /// capabilities are listed (IMAP: IDLE, MOVE, CONDSTORE, UIDPLUS; SMTP: STARTTLS, AUTH
+    /// mechanisms) and every watched folder is looked up (the quarantine and processed
+    /// folders are created on first use). Exits 1 with one line per failure.
+    #[command(
+        after_help = "Examples:\n  imipd check --config /etc/imipd/imipd.toml\n  imipd check --config /etc/imipd/imipd.toml --connect\n\nExit codes: 0 all good, 1 a server or folder check failed, 2 the configuration is wrong."
+    )]
     Check {
         /// The configuration file.
         #[arg(long, default_value = "/etc/imipd/imipd.toml")]
         config: PathBuf,
+        /// Also connect and log in to every IMAP and SMTP server, and look up the folders.
+        #[arg(long)]
+        connect: bool,
     },
     /// Apply message files to a store exactly as the daemon would for a message arriving at
     /// MAILBOX, and print one JSON object per calendar object acted on.
@@ -80,27 +141,68 @@ pub enum ConvertFormat {
     Html,
 }
 
-fn init_logging() {
+/// Sets up tracing on standard error (or the journal) in `format`, filtered by `IMIPD_LOG`
+/// (default `info`).
+///
+/// Under systemd (`JOURNAL_STREAM` set) text lines carry no timestamp: the journal adds its
+/// own. `journald` falls back to text when the journal socket cannot be reached.
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    type Boxed = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
     let filter = tracing_subscriber::EnvFilter::try_from_env("IMIPD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let under_journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let text = || -> Boxed {
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(!under_journal && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        if under_journal {
+            layer.without_time().boxed()
+        } else {
+            layer.boxed()
+        }
+    };
+    let mut fallback = None;
+    let layer: Boxed = match format {
+        LogFormat::Text => text(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Journald => match tracing_journald::layer() {
+            Ok(layer) => layer.with_syslog_identifier("imipd".into()).boxed(),
+            Err(e) => {
+                fallback = Some(e);
+                text()
+            }
+        },
+    };
+    // A second initialisation (tests calling into the CLI twice) keeps the first.
+    if tracing_subscriber::registry()
+        .with(layer.with_filter(filter))
+        .try_init()
+        .is_ok()
+        && let Some(e) = fallback
+    {
+        tracing::warn!(error = %e, "the journal is not reachable; logging text to standard error");
+    }
 }
 
 /// The entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let log_format = cli.log_format;
     match cli.command {
         Command::Process(args) => process::run(&args),
         Command::Show(args) => show::run(&args),
-        Command::Check { config } => check::run(&config),
+        Command::Check { config, connect } => check::run(&config, connect, log_format),
         Command::Store { command } => crate::store::cli::run(&command),
         Command::Convert { to, file } => convert(to, &file),
         Command::Run { config } => {
-            init_logging();
             let path = config;
             let config = match Config::load(&path) {
                 Ok(config) => config,
@@ -109,6 +211,7 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            init_logging(log_format.or(config.log.format).unwrap_or(LogFormat::Text));
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

@@ -1,6 +1,11 @@
 //! The configuration: a TOML file, overridable by `IMIPD__SECTION__KEY` environment variables
 //! (the `config` crate), with secrets read only from files or environment variables.
 //!
+//! An error names the key, and the file and line where it is written, and says what to write
+//! instead: the file is first loaded through the `config` crate (which applies the environment
+//! overrides); when that fails, the file alone is parsed again with `toml`, whose errors carry
+//! the position, and a value that does not validate is looked up in the file by its key path.
+//!
 //! Relative paths in the file are relative to the directory of the file itself, so a config
 //! works the same whatever the daemon's working directory is (systemd starts it in `/`).
 
@@ -18,8 +23,24 @@ pub enum ConfigError {
         path: PathBuf,
         source: config::ConfigError,
     },
+    /// The file does not parse or does not fit the schema (unknown key, wrong type); `line`
+    /// is where, when known.
+    #[error("{}: {message}", located(path, *line))]
+    Syntax {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    /// A value that parses but cannot be used: `key` is its dotted path in the file.
+    #[error("{}: {key}: {message}", located(path, *line))]
+    Value {
+        path: PathBuf,
+        line: Option<usize>,
+        key: String,
+        message: String,
+    },
     #[error("mailbox {mailbox}: cannot read the {what} from {source_name}: {reason}")]
     Secret {
         mailbox: String,
@@ -29,13 +50,63 @@ pub enum ConfigError {
     },
 }
 
+/// `path:line` when the line is known, else `path`.
+fn located(path: &Path, line: Option<usize>) -> String {
+    match line {
+        Some(line) => format!("{}:{line}", path.display()),
+        None => path.display().to_string(),
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub store: StoreConfig,
+    /// `[log]`
+    #[serde(default)]
+    pub log: LogConfig,
+    /// `[metrics]`
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     #[serde(rename = "mailbox", default)]
     pub mailboxes: Vec<MailboxConfig>,
+}
+
+/// `[log]`: how the daemon writes its log (the `--log-format` flag wins over it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(default)]
+    pub format: Option<LogFormat>,
+}
+
+/// The log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event (no timestamps when systemd's journal takes stderr).
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+    /// Native journald records with every field (MESSAGE, PRIORITY, MAILBOX, OUTCOME, ...).
+    Journald,
+}
+
+/// `[metrics]`: the Prometheus endpoint, off unless `listen` is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` to serve `GET /metrics` on, e.g. "127.0.0.1:9797".
+    #[serde(default)]
+    pub listen: Option<String>,
+}
+
+impl MetricsConfig {
+    /// The socket address to listen on, when metrics are enabled (validated at load).
+    pub fn listen_addr(&self) -> Option<std::net::SocketAddr> {
+        self.listen.as_deref().and_then(|l| l.parse().ok())
+    }
 }
 
 /// `[store]`
@@ -210,23 +281,37 @@ impl Config {
     /// Loads `path`, applies `IMIPD__…` environment overrides, resolves relative paths
     /// against the file's directory and validates the result.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Load {
+            path: path.to_path_buf(),
+            source: config::ConfigError::Foreign(Box::new(e)),
+        })?;
         let loaded = config::Config::builder()
-            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(config::File::from_str(&text, config::FileFormat::Toml))
             .add_source(
                 config::Environment::with_prefix("IMIPD")
                     .prefix_separator("__")
                     .separator("__"),
             )
             .build()
-            .and_then(|c| c.try_deserialize::<Config>())
-            .map_err(|source| ConfigError::Load {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            .and_then(|c| c.try_deserialize::<Config>());
+        let mut config = match loaded {
+            Ok(config) => config,
+            Err(source) => return Err(located_error(path, &text, source)),
+        };
         let base = path.parent().unwrap_or(Path::new("."));
-        let mut config = loaded;
         config.resolve_paths(base);
-        config.validate(path)?;
+        config.validate(path).map_err(|e| match e {
+            Invalid::Key { key, message } => ConfigError::Value {
+                path: path.to_path_buf(),
+                line: line_of(&text, &key),
+                key: key.to_string(),
+                message,
+            },
+            Invalid::Whole(message) => ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            },
+        })?;
         Ok(config)
     }
 
@@ -252,63 +337,94 @@ impl Config {
         }
     }
 
-    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        };
+    fn validate(&self, _path: &Path) -> Result<(), Invalid> {
+        if self.store.path.as_os_str().is_empty() {
+            return Err(Invalid::key(
+                KeyPath::root("store").then("path"),
+                "is empty; write the store directory, e.g. path = \"/var/lib/imipd/store\"",
+            ));
+        }
+        if let Some(listen) = &self.metrics.listen
+            && listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(Invalid::key(
+                KeyPath::root("metrics").then("listen"),
+                format!(
+                    "{listen:?} is not an address and port; write e.g. listen = \"127.0.0.1:9797\" (remove the key to turn metrics off)"
+                ),
+            ));
+        }
         if self.mailboxes.is_empty() {
-            return Err(invalid(
+            return Err(Invalid::Whole(
                 "no [[mailbox]] section: add one with address, [mailbox.imap] and [mailbox.smtp]"
                     .into(),
             ));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, mailbox) in self.mailboxes.iter().enumerate() {
+            let at = |key: &'static str| KeyPath::mailbox(i).then(key);
+            let name = &mailbox.address;
             if !seen.insert(mailbox.address.to_ascii_lowercase()) {
-                return Err(invalid(format!(
-                    "mailbox {}: appears twice; merge the two [[mailbox]] sections",
-                    mailbox.address
-                )));
+                return Err(Invalid::key(
+                    at("address"),
+                    format!("{name} appears twice; merge the two [[mailbox]] sections"),
+                ));
             }
-            for address in std::iter::once(&mailbox.address).chain(&mailbox.aliases) {
-                if CalAddress::parse(address).is_none() {
-                    return Err(invalid(format!(
-                        "mailbox {}: {address:?} is not an e-mail address (write e.g. \"room1@example.org\")",
-                        i + 1
-                    )));
+            if CalAddress::parse(&mailbox.address).is_none() {
+                return Err(Invalid::key(
+                    at("address"),
+                    format!("{name:?} is not an e-mail address (write e.g. \"room1@example.org\")"),
+                ));
+            }
+            for alias in &mailbox.aliases {
+                if CalAddress::parse(alias).is_none() {
+                    return Err(Invalid::key(
+                        at("aliases"),
+                        format!(
+                            "{alias:?} is not an e-mail address (write e.g. aliases = [\"room-1@example.org\"])"
+                        ),
+                    ));
                 }
             }
             if !(mailbox.poll_interval_secs >= 0.05 && mailbox.poll_interval_secs <= 86_400.0) {
-                return Err(invalid(format!(
-                    "mailbox {}: poll_interval_secs must be between 0.05 and 86400",
-                    mailbox.address
-                )));
+                return Err(Invalid::key(
+                    at("poll_interval_secs"),
+                    format!(
+                        "{} is out of range; write a number of seconds from 0.05 to 86400, e.g. poll_interval_secs = 30",
+                        mailbox.poll_interval_secs
+                    ),
+                ));
             }
-            if mailbox.fetch_batch == 0 || mailbox.fetch_batch_bytes == 0 {
-                return Err(invalid(format!(
-                    "mailbox {}: fetch_batch and fetch_batch_bytes must be at least 1",
-                    mailbox.address
-                )));
+            if mailbox.fetch_batch == 0 {
+                return Err(Invalid::key(
+                    at("fetch_batch"),
+                    "must be at least 1 (default 50)",
+                ));
             }
-            if mailbox.folders.is_empty() {
-                return Err(invalid(format!(
-                    "mailbox {}: folders is empty; write folders = [\"INBOX\"]",
-                    mailbox.address
-                )));
+            if mailbox.fetch_batch_bytes == 0 {
+                return Err(Invalid::key(
+                    at("fetch_batch_bytes"),
+                    "must be at least 1 (default 16777216)",
+                ));
+            }
+            if mailbox.folders.is_empty() || mailbox.folders.iter().any(String::is_empty) {
+                return Err(Invalid::key(
+                    at("folders"),
+                    "needs at least one non-empty folder name; write folders = [\"INBOX\"]",
+                ));
             }
             match (mailbox.processed, &mailbox.processed_folder) {
                 (ProcessedAction::Move, None) => {
-                    return Err(invalid(format!(
-                        "mailbox {}: processed = \"move\" needs processed_folder = \"...\"",
-                        mailbox.address
-                    )));
+                    return Err(Invalid::key(
+                        at("processed"),
+                        "\"move\" needs a destination; add processed_folder = \"imipd-processed\"",
+                    ));
                 }
                 (ProcessedAction::Flag | ProcessedAction::Delete, Some(_)) => {
-                    return Err(invalid(format!(
-                        "mailbox {}: processed_folder is only used with processed = \"move\"",
-                        mailbox.address
-                    )));
+                    return Err(Invalid::key(
+                        at("processed_folder"),
+                        "is only used with processed = \"move\"; remove it or set processed = \"move\"",
+                    ));
                 }
                 _ => {}
             }
@@ -317,45 +433,321 @@ impl Config {
                 .iter()
                 .chain(mailbox.sent_folder.as_ref())
                 .collect();
-            for target in
-                std::iter::once(&mailbox.quarantine_folder).chain(mailbox.processed_folder.as_ref())
+            for (key, target) in std::iter::once(("quarantine_folder", &mailbox.quarantine_folder))
+                .chain(
+                    mailbox
+                        .processed_folder
+                        .as_ref()
+                        .map(|f| ("processed_folder", f)),
+                )
             {
                 if target.is_empty() || watched.contains(&target) {
-                    return Err(invalid(format!(
-                        "mailbox {}: the folder {target:?} cannot be both watched and a destination for processed or quarantined mail",
-                        mailbox.address
-                    )));
+                    return Err(Invalid::key(
+                        at(key),
+                        format!(
+                            "the folder {target:?} cannot be both watched and a destination for processed or quarantined mail; name another folder"
+                        ),
+                    ));
                 }
             }
-            if mailbox.smtp.retry_initial_secs == 0
-                || mailbox.smtp.retry_max_secs < mailbox.smtp.retry_initial_secs
-            {
-                return Err(invalid(format!(
-                    "mailbox {} [smtp]: retry_initial_secs must be at least 1 and at most retry_max_secs",
-                    mailbox.address
-                )));
+            let smtp = |key: &'static str| KeyPath::mailbox(i).then("smtp").then(key);
+            if mailbox.smtp.retry_initial_secs == 0 {
+                return Err(Invalid::key(
+                    smtp("retry_initial_secs"),
+                    "must be at least 1 second (default 30)",
+                ));
             }
-            for (what, tls, allow) in [
-                ("imap", mailbox.imap.tls, mailbox.imap.allow_plaintext),
-                ("smtp", mailbox.smtp.tls, mailbox.smtp.allow_plaintext),
-            ] {
-                if tls == TlsMode::None && !allow {
-                    return Err(invalid(format!(
-                        "mailbox {} [{what}]: tls = \"none\" sends the password in the clear; use \"implicit\" or \"starttls\", or add allow_plaintext = true (loopback hosts only)",
-                        mailbox.address
-                    )));
+            if mailbox.smtp.retry_max_secs < mailbox.smtp.retry_initial_secs {
+                return Err(Invalid::key(
+                    smtp("retry_max_secs"),
+                    format!(
+                        "{} is less than retry_initial_secs = {}; write a larger number (default 3600)",
+                        mailbox.smtp.retry_max_secs, mailbox.smtp.retry_initial_secs
+                    ),
+                ));
+            }
+            let servers = [
+                (
+                    "imap",
+                    &mailbox.imap.host,
+                    mailbox.imap.port,
+                    mailbox.imap.tls,
+                    mailbox.imap.allow_plaintext,
+                    &mailbox.imap.login,
+                ),
+                (
+                    "smtp",
+                    &mailbox.smtp.host,
+                    mailbox.smtp.port,
+                    mailbox.smtp.tls,
+                    mailbox.smtp.allow_plaintext,
+                    &mailbox.smtp.login,
+                ),
+            ];
+            for (what, host, port, tls, allow, login) in servers {
+                let key = |k: &'static str| KeyPath::mailbox(i).then(what).then(k);
+                check_server(what, host, port, tls, allow)
+                    .map_err(|(k, m)| Invalid::key(key(k), m))?;
+                if login.username.as_deref().is_some_and(str::is_empty) {
+                    return Err(Invalid::key(
+                        key("username"),
+                        "is empty; remove it to log in as the mailbox address, or write the login name",
+                    ));
                 }
-            }
-            for (what, login) in [("imap", &mailbox.imap.login), ("smtp", &mailbox.smtp.login)] {
-                if login.password_file.is_some() == login.password_env.is_some() {
-                    return Err(invalid(format!(
-                        "mailbox {} [{what}]: set exactly one of password_file or password_env",
-                        mailbox.address
-                    )));
+                match (&login.password_file, &login.password_env) {
+                    (Some(_), Some(_)) => {
+                        return Err(Invalid::key(
+                            key("password_env"),
+                            "set exactly one of password_file or password_env, not both",
+                        ));
+                    }
+                    (None, None) => {
+                        return Err(Invalid::key(
+                            KeyPath::mailbox(i).then(what),
+                            "no password source; add password_file = \"/etc/imipd/<name>.password\" or password_env = \"VARIABLE\" (never the password itself)",
+                        ));
+                    }
+                    (None, Some(var))
+                        if var.is_empty()
+                            || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+                    {
+                        return Err(Invalid::key(
+                            key("password_env"),
+                            format!(
+                                "{var:?} is not an environment variable name; write e.g. password_env = \"ROOM1_PASSWORD\""
+                            ),
+                        ));
+                    }
+                    _ => {}
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Checks one server's host, port and TLS mode; on failure the key and the message.
+fn check_server(
+    what: &str,
+    host: &str,
+    port: u16,
+    tls: TlsMode,
+    allow_plaintext: bool,
+) -> Result<(), (&'static str, String)> {
+    if host.is_empty()
+        || host.chars().any(|c| {
+            c.is_whitespace() || c == '/' || c == ':' && host.parse::<std::net::IpAddr>().is_err()
+        })
+    {
+        return Err((
+            "host",
+            format!(
+                "{host:?} is not a host name; write the server's name or address, e.g. host = \"mail.example.org\" (the port goes in port = ...)"
+            ),
+        ));
+    }
+    let (implicit, starttls) = if what == "imap" {
+        (993, 143)
+    } else {
+        (465, 587)
+    };
+    if port == 0 {
+        return Err((
+            "port",
+            format!(
+                "0 is not a port; write the server's port, e.g. port = {implicit} (tls = \"implicit\") or {starttls} (tls = \"starttls\")"
+            ),
+        ));
+    }
+    match tls {
+        TlsMode::Implicit if port == starttls || (what == "smtp" && port == 25) => Err((
+            "tls",
+            format!("port {port} speaks STARTTLS, not implicit TLS; write tls = \"starttls\" (or port = {implicit})"),
+        )),
+        TlsMode::Starttls if port == implicit => Err((
+            "tls",
+            format!("port {port} expects TLS from the first byte; write tls = \"implicit\" (or port = {starttls})"),
+        )),
+        TlsMode::None if !allow_plaintext => Err((
+            "tls",
+            "\"none\" sends the password in the clear; write \"implicit\" or \"starttls\", or add allow_plaintext = true (loopback hosts only)".to_string(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A validation failure before it is placed in the file.
+#[derive(Debug)]
+enum Invalid {
+    /// About one key.
+    Key { key: KeyPath, message: String },
+    /// About the file as a whole.
+    Whole(String),
+}
+
+impl Invalid {
+    fn key(key: KeyPath, message: impl Into<String>) -> Invalid {
+        Invalid::Key {
+            key,
+            message: message.into(),
+        }
+    }
+}
+
+/// One step of a key's path: a table key or the n-th `[[mailbox]]`.
+#[derive(Debug, Clone)]
+enum Segment {
+    Key(&'static str),
+    Index(&'static str, usize),
+}
+
+/// A key's path in the file, shown as `mailbox[1].imap.port` (the first `[[mailbox]]` is 1).
+#[derive(Debug, Clone)]
+struct KeyPath(Vec<Segment>);
+
+impl KeyPath {
+    fn root(key: &'static str) -> KeyPath {
+        KeyPath(vec![Segment::Key(key)])
+    }
+
+    fn mailbox(index: usize) -> KeyPath {
+        KeyPath(vec![Segment::Index("mailbox", index)])
+    }
+
+    fn then(mut self, key: &'static str) -> KeyPath {
+        self.0.push(Segment::Key(key));
+        self
+    }
+}
+
+impl std::fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (n, segment) in self.0.iter().enumerate() {
+            if n > 0 {
+                f.write_str(".")?;
+            }
+            match segment {
+                Segment::Key(key) => f.write_str(key)?,
+                Segment::Index(key, i) => write!(f, "{key}[{}]", i + 1)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_at(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The line where `key` (or, when it is not written, its nearest written parent) is, if the
+/// file parses.
+fn line_of(text: &str, key: &KeyPath) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let root = DeTable::parse(text).ok()?;
+    let mut table = root.get_ref();
+    let mut best = None;
+    for segment in &key.0 {
+        let (name, index) = match segment {
+            Segment::Key(name) => (*name, None),
+            Segment::Index(name, i) => (*name, Some(*i)),
+        };
+        let Some((found_key, value)) = table.get_key_value(name) else {
+            break;
+        };
+        best = Some(found_key.span().start);
+        let value = match (index, value.get_ref()) {
+            (Some(i), DeValue::Array(items)) => match items.get(i) {
+                Some(item) => {
+                    best = Some(item.span().start);
+                    item.get_ref()
+                }
+                None => break,
+            },
+            (_, other) => other,
+        };
+        match value {
+            DeValue::Table(inner) => table = inner,
+            _ => break,
+        }
+    }
+    best.map(|offset| line_at(text, offset))
+}
+
+/// What to write instead, for the common type mistakes serde reports.
+fn type_hint(message: &str) -> Option<&'static str> {
+    if message.contains("expected u16") {
+        Some("write a whole number from 1 to 65535, without quotes")
+    } else if [
+        "expected f64",
+        "expected u64",
+        "expected u32",
+        "expected usize",
+    ]
+    .iter()
+    .any(|t| message.contains(t))
+    {
+        Some("write a plain number, without quotes or units (seconds, bytes or a count)")
+    } else if message.contains("expected a boolean") {
+        Some("write true or false, without quotes")
+    } else {
+        None
+    }
+}
+
+/// Turns a failed load into an error that says where: the file alone is parsed with `toml`
+/// (whose errors carry a position); when the file alone is fine, the environment overrides
+/// caused the failure and the `config` crate's message says which key.
+fn located_error(path: &Path, text: &str, source: config::ConfigError) -> ConfigError {
+    match toml::from_str::<Config>(text) {
+        Err(e) => {
+            let mut line = e.span().map(|span| line_at(text, span.start));
+            let mut message = e.message().trim_end().to_string();
+            // An unknown key inside a flattened table is reported at the table's header:
+            // point at the key itself.
+            if let (Some(start), Some(key)) = (
+                line,
+                message
+                    .strip_prefix("unknown field `")
+                    .and_then(|m| m.split('`').next()),
+            ) {
+                line = text
+                    .lines()
+                    .enumerate()
+                    .skip(start - 1)
+                    .find(|(_, l)| {
+                        l.trim_start()
+                            .strip_prefix(key)
+                            .is_some_and(|rest| rest.trim_start().starts_with('='))
+                    })
+                    .map(|(n, _)| n + 1)
+                    .or(line);
+            }
+            if let Some(written) = line
+                .and_then(|l| text.lines().nth(l - 1))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+            {
+                message.push_str(&format!(" (in `{written}`)"));
+            }
+            if let Some(hint) = type_hint(&message) {
+                message.push_str("; ");
+                message.push_str(hint);
+            }
+            ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                message,
+            }
+        }
+        Ok(_) => ConfigError::Load {
+            path: path.to_path_buf(),
+            source,
+        },
     }
 }
 
@@ -537,6 +929,21 @@ password_env = "ROOM1_PASSWORD"
         assert_eq!(
             config.mailboxes[0].watched_folders().collect::<Vec<_>>(),
             vec!["INBOX", "Sent"]
+        );
+    }
+
+    #[test]
+    fn environment_overrides_a_key_of_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // SAFETY: the variable is unique to this test and nothing reads it concurrently
+        // except Config::load, which only reads.
+        unsafe { std::env::set_var("IMIPD__METRICS__LISTEN", "127.0.0.1:19797") };
+        let loaded = Config::load(&write(dir.path(), GOOD));
+        unsafe { std::env::remove_var("IMIPD__METRICS__LISTEN") };
+        let config = loaded.expect("valid");
+        assert_eq!(
+            config.metrics.listen_addr(),
+            Some("127.0.0.1:19797".parse().expect("address"))
         );
     }
 

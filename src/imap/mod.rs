@@ -120,6 +120,8 @@ struct Capabilities {
 pub struct ImapSession {
     session: Session,
     caps: Capabilities,
+    /// Every capability the server announced after login, as written (for `imipd check`).
+    capability_names: Vec<String>,
     /// Set when the server announced new messages (EXISTS/RECENT) since the last search, so
     /// a message that arrives between the search and IDLE is not left waiting.
     changed: bool,
@@ -267,9 +269,18 @@ impl ImapSession {
             mv: capabilities.has_str("MOVE"),
             uidplus: capabilities.has_str("UIDPLUS"),
         };
+        let capability_names = capabilities
+            .iter()
+            .map(|c| match c {
+                async_imap::types::Capability::Imap4rev1 => "IMAP4rev1".to_string(),
+                async_imap::types::Capability::Auth(m) => format!("AUTH={m}"),
+                async_imap::types::Capability::Atom(a) => a.to_string(),
+            })
+            .collect();
         let mut imap = ImapSession {
             session,
             caps,
+            capability_names,
             changed: false,
         };
         imap.drain();
@@ -288,6 +299,26 @@ impl ImapSession {
                 self.changed = true;
             }
         }
+    }
+
+    /// Every capability the server announced after login (`IDLE`, `MOVE`, `CONDSTORE`, ...).
+    pub fn capability_names(&self) -> &[String] {
+        &self.capability_names
+    }
+
+    /// The names of every folder the user can see (`LIST "" "*"`).
+    pub async fn list_folders(&mut self) -> Result<Vec<String>, ImapError> {
+        let names = timed("LIST", async {
+            self.session
+                .list(Some(""), Some("*"))
+                .await?
+                .map_ok(|name| name.name().to_string())
+                .try_collect::<Vec<String>>()
+                .await
+        })
+        .await?;
+        self.drain();
+        Ok(names)
     }
 
     /// Selects `folder` and returns its UIDVALIDITY.
@@ -524,6 +555,7 @@ impl ImapSession {
     ) -> Result<(ImapSession, IdleEnd), ImapError> {
         use async_imap::extensions::idle::IdleResponse;
         let caps = self.caps;
+        let capability_names = self.capability_names;
         let mut changed = self.changed;
         let unsolicited = self.session.unsolicited_responses.clone();
         let mut handle = self.session.idle();
@@ -567,6 +599,7 @@ impl ImapSession {
         let mut imap = ImapSession {
             session,
             caps,
+            capability_names,
             changed: false,
         };
         imap.drain();

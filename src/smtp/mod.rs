@@ -163,6 +163,104 @@ impl Sender {
     }
 }
 
+/// What [`probe`] found on a submission server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// The server's name from its EHLO answer.
+    pub name: String,
+    /// The EHLO extensions after TLS, as written (`PIPELINING`, `SIZE 10240000`, `AUTH PLAIN LOGIN`).
+    pub extensions: Vec<String>,
+}
+
+/// Why [`probe`] failed, and at which step.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error(transparent)]
+    Setup(#[from] SmtpError),
+    #[error("{step}: {reason}")]
+    Step { step: &'static str, reason: String },
+}
+
+/// Connects to the submission server of `config` as the daemon would, lists its extensions
+/// and logs in as `user`, then quits without sending anything (`imipd check --connect`).
+pub async fn probe(config: &SmtpConfig, user: &str, password: &str) -> Result<Probe, ProbeError> {
+    use lettre::transport::smtp::authentication::DEFAULT_MECHANISMS;
+    use lettre::transport::smtp::client::AsyncSmtpConnection;
+    use lettre::transport::smtp::commands::Ehlo;
+    use lettre::transport::smtp::extension::ClientId;
+    let step = |step: &'static str| {
+        move |e: lettre::transport::smtp::Error| ProbeError::Step {
+            step,
+            reason: e.to_string(),
+        }
+    };
+    let hello = ClientId::default();
+    let timeout = Some(Duration::from_secs(30));
+    let server = (config.host.as_str(), config.port);
+    let mut conn = match config.tls {
+        TlsMode::Implicit => AsyncSmtpConnection::connect_tokio1(
+            server,
+            timeout,
+            &hello,
+            Some(tls_parameters(config)?),
+            None,
+        )
+        .await
+        .map_err(step("connect with implicit TLS"))?,
+        TlsMode::Starttls => {
+            let mut conn = AsyncSmtpConnection::connect_tokio1(server, timeout, &hello, None, None)
+                .await
+                .map_err(step("connect"))?;
+            if !conn.can_starttls() {
+                return Err(ProbeError::Step {
+                    step: "STARTTLS",
+                    reason:
+                        "the server does not offer STARTTLS; use tls = \"implicit\" or another port"
+                            .into(),
+                });
+            }
+            conn.starttls(tls_parameters(config)?, &hello)
+                .await
+                .map_err(step("STARTTLS"))?;
+            conn
+        }
+        TlsMode::None => {
+            let loopback = config.host == "localhost"
+                || config
+                    .host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if !(loopback && config.allow_plaintext) {
+                return Err(SmtpError::PlaintextRefused {
+                    host: config.host.clone(),
+                }
+                .into());
+            }
+            AsyncSmtpConnection::connect_tokio1(server, timeout, &hello, None, None)
+                .await
+                .map_err(step("connect"))?
+        }
+    };
+    let ehlo = conn
+        .command(Ehlo::new(hello.clone()))
+        .await
+        .map_err(step("EHLO"))?;
+    let mut lines = ehlo.message().map(str::to_string);
+    let name = lines
+        .next()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_default();
+    let extensions = lines.collect();
+    conn.auth(
+        DEFAULT_MECHANISMS,
+        &Credentials::new(user.to_string(), password.to_string()),
+    )
+    .await
+    .map_err(step("AUTH"))?;
+    conn.quit().await.ok();
+    Ok(Probe { name, extensions })
+}
+
 /// What one pass over the outbox did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DrainReport {
