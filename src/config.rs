@@ -71,6 +71,19 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(rename = "mailbox", default)]
     pub mailboxes: Vec<MailboxConfig>,
+    /// `[http]`: the publishing listener; absent, nothing listens.
+    #[serde(default)]
+    pub http: Option<HttpConfig>,
+}
+
+/// `[http]`: the optional HTTP listener that publishes the mailboxes' calendars
+/// ([`crate::publish`]). Changing it needs a restart; the mailboxes' publish keys reload.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// The address and port to listen on, e.g. `"127.0.0.1:8787"` (put a TLS-terminating
+    /// reverse proxy in front for anything beyond loopback: tokens travel in the URL).
+    pub listen: std::net::SocketAddr,
 }
 
 /// `[log]`: how the daemon writes its log (the `--log-format` flag wins over it).
@@ -162,6 +175,21 @@ pub struct MailboxConfig {
     pub fetch_batch_bytes: u64,
     #[serde(default)]
     pub policy: Policy,
+    /// The secret that opens this mailbox's published calendar (`?token=`); at least 16
+    /// characters of `A-Z a-z 0-9 - _ . ~`. Without it (and without `publish_public`)
+    /// nothing of the mailbox is published.
+    #[serde(default)]
+    pub publish_token: Option<String>,
+    /// Publish without a token (anyone who can reach the listener may read).
+    #[serde(default)]
+    pub publish_public: bool,
+    /// How much of each booking is published ([`crate::publish::Details`]; default `busy`).
+    #[serde(default)]
+    pub publish_details: crate::publish::Details,
+    /// The zone the published page shows days and times in (an IANA name such as
+    /// `"Europe/Berlin"`); default: the working hours' zone, else UTC.
+    #[serde(default)]
+    pub publish_time_zone: Option<String>,
 }
 
 /// What to do with a message once it is processed (`processed` in `[[mailbox]]`).
@@ -464,6 +492,25 @@ impl Config {
                         "{} is less than retry_initial_secs = {}; write a larger number (default 3600)",
                         mailbox.smtp.retry_max_secs, mailbox.smtp.retry_initial_secs
                     ),
+                ));
+            }
+            if let Some(token) = &mailbox.publish_token
+                && (token.len() < 16
+                    || !token
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b)))
+            {
+                return Err(Invalid::key(
+                    at("publish_token"),
+                    "must be at least 16 characters of A-Z a-z 0-9 - _ . ~; write e.g. the output of `openssl rand -hex 16`",
+                ));
+            }
+            if let Some(zone) = &mailbox.publish_time_zone
+                && zone.parse::<chrono_tz::Tz>().is_err()
+            {
+                return Err(Invalid::key(
+                    at("publish_time_zone"),
+                    format!("{zone:?} is not an IANA time zone name; write e.g. \"Europe/Berlin\""),
                 ));
             }
             let servers = [

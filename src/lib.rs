@@ -35,6 +35,9 @@
 //!   orderly shutdown.
 //! - [`pipeline`]: everything after "raw message bytes arrived", shared by the daemon and the
 //!   command line so that both do exactly the same thing.
+//! - [`publish`]: the mailbox's calendar for others: the iCalendar feed, jCal, the hCalendar
+//!   page and free/busy, with the privacy levels; its `http` module is the daemon's optional
+//!   HTTP listener (axum).
 //! - [`cli`]: the clap commands (`run`, `check`, `process`, `show`, `convert`, `store`); no
 //!   business logic.
 
@@ -47,6 +50,7 @@ pub mod itip;
 pub mod mail;
 pub mod pipeline;
 pub mod policy;
+pub mod publish;
 pub mod smtp;
 pub mod store;
 pub mod tls;

@@ -2,7 +2,7 @@
 //! commit in one store transaction. The daemon and the `process` command both call
 //! [`process_message`], so what the command prints is what the daemon does.
 
-use crate::calendar::{self, ICalendar, Method, PartStat, SchedulingView};
+use crate::calendar::{self, ComponentKind, ICalendar, Method, PartStat, SchedulingView};
 use crate::itip::object::Doc;
 use crate::itip::{self, Decision, Identity, Incoming, Outcome, Outgoing};
 use crate::mail::{self, Composed, ReplyMail};
@@ -285,9 +285,15 @@ fn decide(
                 sender: &extracted.sender,
                 vcalendar: is_vcalendar_part(part),
             };
-            let answer = policy_answer(store, mailbox, source, &incoming, now)?;
-            let mut decision: Decision =
-                itip::process(stored.as_ref(), &incoming, &identity, &answer, now);
+            let (answer, mut decision) = if view.kind == ComponentKind::FreeBusy {
+                let decision = freebusy_decision(store, mailbox, &identity, &incoming, now)?;
+                (mailbox.policy.evaluate(), decision)
+            } else {
+                let answer = policy_answer(store, mailbox, source, &incoming, now)?;
+                let decision: Decision =
+                    itip::process(stored.as_ref(), &incoming, &identity, &answer, now);
+                (answer, decision)
+            };
             let withheld = if origin == Origin::Sent {
                 std::mem::take(&mut decision.replies)
             } else {
@@ -676,6 +682,24 @@ impl BusySource {
             }
         }
     }
+}
+
+/// The answer to a VFREEBUSY ([`itip::freebusy`]), over the mailbox's busy index.
+fn freebusy_decision(
+    store: &Store,
+    mailbox: &Mailbox,
+    identity: &itip::Identity,
+    incoming: &Incoming<'_>,
+    now: DateTime<Utc>,
+) -> Result<Decision, StoreError> {
+    let index = itip::freebusy::Index {
+        horizon: store.busy_meta(&mailbox.account)?.horizon,
+        days: mailbox.policy.index_days(),
+    };
+    let periods = |from: DateTime<Utc>, to: DateTime<Utc>| {
+        crate::publish::freebusy_periods(store, &mailbox.account, from, to)
+    };
+    itip::freebusy::process_freebusy(incoming, identity, &mailbox.policy, index, &periods, now)
 }
 
 /// The policy's answer for a request, from the mailbox's policy and its busy index (one

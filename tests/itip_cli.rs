@@ -178,7 +178,7 @@ fn show_prints_the_stored_objects_as_jcal_and_hcalendar() {
     assert_eq!(code, 0);
     let jcal: Value = serde_json::from_str(&jcal).expect("jCal is JSON");
     assert_eq!(jcal[0], "vcalendar", "{jcal}");
-    let (code, html) = imipd(&["show", "--store", store, "--format", "html"]);
+    let (code, html) = imipd(&["show", "--store", store, "--format", "html", "--now", NOW]);
     assert_eq!(code, 0);
     assert!(html.contains("class=\"vevent\""), "{html}");
 }

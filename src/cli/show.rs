@@ -20,7 +20,8 @@ pub enum Format {
     Ics,
     /// jCal (RFC 7265).
     Jcal,
-    /// An HTML page of hCalendar microformats.
+    /// The hCalendar page of the mailbox's upcoming bookings, as its HTTP listener
+    /// publishes it (`calendar.html`).
     Html,
 }
 
@@ -43,6 +44,16 @@ pub struct ShowArgs {
     /// scrubbed copies; an object without a kept original shows as stored.
     #[arg(long)]
     pub original: bool,
+    /// With `--format html`: the configuration whose publish keys (`publish_details`,
+    /// `publish_time_zone`) shape the page; without it the page shows everything, in UTC.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// With `--format html`: the page starts on this day (RFC 3339; default: now).
+    #[arg(long)]
+    pub now: Option<String>,
+    /// With `--format html`: how many days the page shows (1–92).
+    #[arg(long, default_value_t = crate::publish::DEFAULT_PAGE_DAYS)]
+    pub days: u32,
     /// Instead of the objects: one of the store's bookkeeping views, as JSON lines.
     #[command(flatten)]
     pub views: crate::store::cli::ViewArgs,
@@ -191,18 +202,14 @@ pub fn run(args: &ShowArgs) -> ExitCode {
                 }
             }
         }
-        Format::Jcal | Format::Html => {
+        Format::Html => return page(&store, args),
+        Format::Jcal => {
             let calendars: Vec<ICalendar> = objects
                 .iter()
                 .filter_map(|(_, o)| calendar::parse(&o.ical).ok())
                 .flatten()
                 .collect();
-            let format = if args.format == Format::Jcal {
-                calendar::export::Format::Jcal
-            } else {
-                calendar::export::Format::Html
-            };
-            let text = calendar::export::export(&calendars, format);
+            let text = calendar::export::export(&calendars, calendar::export::Format::Jcal);
             let _ = std::io::stdout().lock().write_all(text.as_bytes());
         }
         Format::Json => {
@@ -223,5 +230,85 @@ pub fn run(args: &ShowArgs) -> ExitCode {
             let _ = writeln!(std::io::stdout().lock(), "{text}");
         }
     }
+    ExitCode::SUCCESS
+}
+
+/// `show --format html`: the page the HTTP listener publishes for the mailbox.
+fn page(store: &Store, args: &ShowArgs) -> ExitCode {
+    let account = match &args.mailbox {
+        Some(mailbox) => mailbox.clone(),
+        None => match store.mailboxes() {
+            Ok(found) if found.len() == 1 => found[0].clone(),
+            Ok(found) if found.is_empty() => {
+                eprintln!("imipd show: the store holds no mailbox");
+                return ExitCode::FAILURE;
+            }
+            Ok(found) => {
+                eprintln!(
+                    "imipd show: the store holds several mailboxes ({}); choose one with --mailbox",
+                    found.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                eprintln!("imipd show: cannot read the store: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let publication = match &args.config {
+        None => crate::publish::Publication::offline(&account),
+        Some(path) => {
+            let config = match crate::config::Config::load(path) {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("imipd show: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match config
+                .mailboxes
+                .iter()
+                .find(|m| m.address.eq_ignore_ascii_case(&account))
+            {
+                Some(mailbox) => crate::publish::Publication::of(mailbox),
+                None => {
+                    eprintln!(
+                        "imipd show: {} configures no mailbox {account}",
+                        path.display()
+                    );
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    let now = match &args.now {
+        None => chrono::Utc::now(),
+        Some(text) => match chrono::DateTime::parse_from_rfc3339(text) {
+            Ok(t) => t.with_timezone(&chrono::Utc),
+            Err(e) => {
+                eprintln!("imipd show: --now {text}: {e} (write e.g. 2027-01-04T08:00:00Z)");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    if !(1..=crate::publish::MAX_PAGE_DAYS).contains(&args.days) {
+        eprintln!(
+            "imipd show: --days must be from 1 to {}",
+            crate::publish::MAX_PAGE_DAYS
+        );
+        return ExitCode::from(2);
+    }
+    let objects = match crate::publish::objects(store, &publication, args.uid.as_deref()) {
+        Ok(objects) => objects,
+        Err(e) => {
+            eprintln!("imipd show: cannot read the store: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (from, to) = crate::publish::page_window(&publication, now, args.days);
+    let found = crate::publish::bookings(&objects, &publication, from, to);
+    let text = crate::publish::page(&found, &publication, from, to);
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
     ExitCode::SUCCESS
 }

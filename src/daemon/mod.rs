@@ -8,7 +8,13 @@
 //! SMTP settings cannot be set up, is refused with a logged error and the running
 //! configuration stays. Otherwise mailboxes that disappeared are stopped (after the message
 //! in hand), new ones are started, and changed ones are restarted; unchanged ones keep their
-//! connection. The store path cannot change without a restart.
+//! connection. The store path and the `[http]` listener cannot change without a restart (the
+//! mailboxes' publish keys do reload).
+//!
+//! # Publishing
+//!
+//! With `[http] listen`, one more task serves the published calendars ([`crate::publish::http`]).
+//! It only reads the store.
 
 mod mailbox;
 
@@ -44,6 +50,8 @@ pub enum DaemonError {
     Smtp(#[from] crate::smtp::SmtpError),
     #[error("cannot install the signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error(transparent)]
+    Http(#[from] crate::publish::http::BindError),
 }
 
 impl From<crate::config::ConfigError> for DaemonError {
@@ -179,6 +187,20 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> Result<(), DaemonErro
         )
         .instrument(info_span!("outbox")),
     );
+    // The publishing listener, when configured: bound before "ready", so a taken port stops
+    // the start with an error instead of a daemon that silently publishes nothing.
+    let publisher = match &config.http {
+        Some(http) => {
+            let listener = crate::publish::http::bind(http.listen).await?;
+            let server = crate::publish::http::Server::new(store.clone(), &config.mailboxes);
+            let handle = tokio::spawn(
+                crate::publish::http::serve(listener, server.clone(), root.child_token())
+                    .instrument(info_span!("http")),
+            );
+            Some((server, handle))
+        }
+        None => None,
+    };
     let mut mailboxes = Mailboxes {
         store,
         root: root.clone(),
@@ -210,6 +232,12 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> Result<(), DaemonErro
                             Ok((new, new_senders)) => {
                                 senders_tx.send_replace(new_senders);
                                 mailboxes.apply(&new.mailboxes);
+                                if let Some((server, _)) = &publisher {
+                                    server.update(&new.mailboxes);
+                                }
+                                if new.http != config.http {
+                                    warn!("[http] changed: the listener changes only on a restart; the publish keys of the mailboxes were reloaded");
+                                }
                                 wake_outbox.notify_one();
                                 info!(mailboxes = new.mailboxes.len(), "configuration reloaded");
                                 config = new;
@@ -235,6 +263,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> Result<(), DaemonErro
         .drain()
         .map(|(_, r)| r.handle)
         .chain(std::iter::once(outbox))
+        .chain(publisher.map(|(_, handle)| handle))
         .collect();
     let aborts: Vec<_> = handles.iter().map(JoinHandle::abort_handle).collect();
     let finished = tokio::time::timeout(STOP_GRACE, futures_util::future::join_all(handles)).await;

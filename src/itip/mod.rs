@@ -7,7 +7,8 @@
 //! does, so a reader finds the handling of a method by its name:
 //!
 //! - attendee side (this mailbox is invited): [`request`], [`add`], [`cancel`],
-//!   [`declinecounter`], [`publish`];
+//!   [`declinecounter`], [`publish`], and [`freebusy`] (a VFREEBUSY REQUEST answered from the
+//!   busy index; the pipeline calls it directly, with the index as a function);
 //! - organiser side (this mailbox organises the object): [`reply`], [`counter`], [`refresh`];
 //! - [`vcal`] infers the method of a vCalendar 1.0 object, which has none;
 //! - [`trust`] decides who may send what; [`object`] is the editable model of an object and
@@ -23,6 +24,7 @@ pub mod build;
 pub mod cancel;
 pub mod counter;
 pub mod declinecounter;
+pub mod freebusy;
 pub mod object;
 pub mod publish;
 pub mod refresh;
