@@ -2,6 +2,7 @@
 //! no business logic lives here.
 
 pub mod check;
+pub mod oauth;
 pub mod process;
 pub mod show;
 
@@ -53,6 +54,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::store::cli::StoreCommand,
     },
+    /// OAuth 2.0 for cloud mailboxes: `imipd oauth login` stores a mailbox's first refresh
+    /// token.
+    Oauth {
+        #[command(subcommand)]
+        command: oauth::OAuthCommand,
+    },
     /// Convert a calendar file to iCalendar 2.0, jCal or an hCalendar HTML page.
     ///
     /// FILE may be an .ics (iCalendar 2.0), a .vcs (vCalendar 1.0) or an .eml message (its
@@ -81,8 +88,15 @@ pub enum ConvertFormat {
 }
 
 fn init_logging() {
+    // lettre writes every SMTP command at debug level, AUTH lines (passwords, OAuth 2.0
+    // tokens) included: its client is held at info whatever IMIPD_LOG asks.
     let filter = tracing_subscriber::EnvFilter::try_from_env("IMIPD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        .add_directive(
+            "lettre::transport::smtp::client=info"
+                .parse()
+                .expect("a valid directive"),
+        );
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -99,6 +113,7 @@ pub fn main() -> ExitCode {
         Command::Check { config } => check::run(&config),
         Command::Store { command } => crate::store::cli::run(&command),
         Command::Convert { to, file } => convert(to, &file),
+        Command::Oauth { command } => oauth::run(&command),
         Command::Run { config } => {
             init_logging();
             let path = config;
