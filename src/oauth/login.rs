@@ -143,7 +143,7 @@ pub async fn finish(
                         .map(|d| format!(" ({d})"))
                         .unwrap_or_default()
                 ),
-                hint: "the code is single-use and short-lived: start the login again",
+                hint: "the code is single-use and short-lived: start the login again".into(),
             },
             other => OAuthError::Request {
                 mailbox: mailbox.to_string(),

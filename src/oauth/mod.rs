@@ -59,7 +59,8 @@ pub enum OAuthError {
         grant: &'static str,
         /// The OAuth 2.0 error code and the provider's description.
         answer: String,
-        hint: &'static str,
+        /// What to do about it.
+        hint: String,
     },
     #[error("mailbox {mailbox}: cannot get a token from {url}: {reason}")]
     Request {
@@ -69,7 +70,7 @@ pub enum OAuthError {
     },
     #[error(
         "mailbox {mailbox}: token requests paused for {}s after {failures} failure(s) in a row; the last: {last}",
-        retry_in.as_secs()
+        retry_in.as_secs_f64().ceil()
     )]
     Backoff {
         mailbox: String,
@@ -426,7 +427,9 @@ impl TokenSource {
                 state.failures = state.failures.saturating_add(1);
                 let delay = self.inner.backoff.delay(state.failures);
                 state.paused_until = Some(Instant::now() + delay);
-                state.last_error = Some(e.to_string());
+                let text = e.to_string();
+                let prefix = format!("mailbox {}: ", self.inner.mailbox);
+                state.last_error = Some(text.strip_prefix(&prefix).unwrap_or(&text).to_string());
                 // A token that is still valid (only due for renewal) is better than none.
                 if let Some(current) = &state.current
                     && Instant::now() < current.expires_at
@@ -528,18 +531,22 @@ impl TokenSource {
         let url = self.inner.endpoints.token_url.clone();
         match e {
             RequestTokenError::ServerResponse(response) => {
-                let hint = match response.error() {
-                    BasicErrorResponseType::InvalidGrant => {
-                        "the grant was revoked or has expired: run `imipd oauth login` for this mailbox again (client credentials: check the app's consent)"
+                let hint = match (response.error(), self.inner.config.flow) {
+                    (BasicErrorResponseType::InvalidGrant, OAuth2Flow::RefreshToken) => format!(
+                        "the refresh token was revoked or has expired: run `imipd oauth login --mailbox {mailbox}` again"
+                    ),
+                    (BasicErrorResponseType::InvalidGrant, OAuth2Flow::ClientCredentials) => {
+                        "check that the app's permissions were granted admin consent".to_string()
                     }
-                    BasicErrorResponseType::InvalidClient
-                    | BasicErrorResponseType::UnauthorizedClient => {
-                        "check client_id and the client secret"
+                    (
+                        BasicErrorResponseType::InvalidClient
+                        | BasicErrorResponseType::UnauthorizedClient,
+                        _,
+                    ) => "check client_id and the client secret (has it expired?)".to_string(),
+                    (BasicErrorResponseType::InvalidScope, _) => {
+                        "check scopes (and the app's API permissions)".to_string()
                     }
-                    BasicErrorResponseType::InvalidScope => {
-                        "check scopes (and the app's API permissions)"
-                    }
-                    _ => "see the provider's description",
+                    _ => "see the provider's description".to_string(),
                 };
                 OAuthError::Refused {
                     mailbox,
