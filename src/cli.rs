@@ -2,6 +2,7 @@
 //! no business logic lives here.
 
 pub mod check;
+pub mod oauth;
 pub mod process;
 pub mod show;
 
@@ -114,6 +115,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::store::cli::StoreCommand,
     },
+    /// OAuth 2.0 for cloud mailboxes: `imipd oauth login` stores a mailbox's first refresh
+    /// token.
+    Oauth {
+        #[command(subcommand)]
+        command: oauth::OAuthCommand,
+    },
     /// Convert a calendar file to iCalendar 2.0, jCal or an hCalendar HTML page.
     ///
     /// FILE may be an .ics (iCalendar 2.0), a .vcs (vCalendar 1.0) or an .eml message (its
@@ -152,7 +159,14 @@ pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::util::SubscriberInitExt;
     type Boxed = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
     let filter = tracing_subscriber::EnvFilter::try_from_env("IMIPD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        // lettre writes every SMTP command at debug level, AUTH lines (passwords, OAuth 2.0
+        // tokens) included: its client is held at info whatever IMIPD_LOG asks.
+        .add_directive(
+            "lettre::transport::smtp::client=info"
+                .parse()
+                .expect("a valid directive"),
+        );
     let under_journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let text = || -> Boxed {
         let layer = tracing_subscriber::fmt::layer()
@@ -202,6 +216,7 @@ pub fn main() -> ExitCode {
         Command::Check { config, connect } => check::run(&config, connect, log_format),
         Command::Store { command } => crate::store::cli::run(&command),
         Command::Convert { to, file } => convert(to, &file),
+        Command::Oauth { command } => oauth::run(&command),
         Command::Run { config } => {
             let path = config;
             let config = match Config::load(&path) {

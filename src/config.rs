@@ -256,6 +256,109 @@ pub struct Login {
     pub password_env: Option<String>,
 }
 
+/// How a mailbox logs in to its IMAP or SMTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    /// A password from `password_file` or `password_env` (LOGIN / AUTH PLAIN).
+    #[default]
+    Password,
+    /// An OAuth 2.0 access token (SASL XOAUTH2 or OAUTHBEARER) from the `oauth2` subsection.
+    Oauth2,
+}
+
+/// Which OAuth 2.0 grant gets the access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuth2Flow {
+    /// App-only access with the client's own secret (Microsoft 365 service principals).
+    ClientCredentials,
+    /// Delegated access with a refresh token that `imipd oauth login` stored (Google, and
+    /// delegated Microsoft 365).
+    RefreshToken,
+}
+
+/// A provider whose endpoints and scopes are filled in when not given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OAuth2Provider {
+    /// Google Workspace and Gmail (`https://mail.google.com/`).
+    Google,
+    /// Microsoft 365 / Exchange Online (needs `tenant`).
+    Microsoft,
+}
+
+/// Which SASL mechanism carries the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SaslMechanism {
+    /// OAUTHBEARER (RFC 7628) when the server offers it, else XOAUTH2.
+    #[default]
+    Auto,
+    /// Google's and Microsoft's XOAUTH2.
+    Xoauth2,
+    /// The standard OAUTHBEARER (RFC 7628).
+    Oauthbearer,
+}
+
+/// `[mailbox.imap.oauth2]` / `[mailbox.smtp.oauth2]`: where the access tokens come from.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Config {
+    /// Fills in `token_url`, `auth_url` and `scopes` for a known provider.
+    #[serde(default)]
+    pub provider: Option<OAuth2Provider>,
+    /// The Microsoft Entra tenant (its ID or domain), for `provider = "microsoft"`.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    pub flow: OAuth2Flow,
+    /// The token endpoint (required without `provider`).
+    #[serde(default)]
+    pub token_url: Option<String>,
+    /// The authorisation endpoint, used by `imipd oauth login` only.
+    #[serde(default)]
+    pub auth_url: Option<String>,
+    pub client_id: String,
+    /// A file holding the client secret (trailing newline ignored).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// An environment variable holding the client secret.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// The scopes to ask for; the provider's defaults when not given.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// The SASL mechanism; `auto` picks from the server's capabilities.
+    #[serde(default)]
+    pub mechanism: SaslMechanism,
+    /// The redirect URL registered for `imipd oauth login`; default a loopback listener.
+    #[serde(default)]
+    pub redirect_url: Option<String>,
+    /// A token is renewed this many seconds before it expires.
+    #[serde(default = "default_refresh_margin")]
+    pub refresh_margin_secs: u64,
+}
+
+fn default_refresh_margin() -> u64 {
+    300
+}
+
+impl OAuth2Config {
+    /// Reads the client secret from its file or environment variable (`None` for a public
+    /// client that has neither).
+    pub fn client_secret(&self, mailbox: &str) -> Result<Option<String>, ConfigError> {
+        let login = Login {
+            username: None,
+            password_file: self.client_secret_file.clone(),
+            password_env: self.client_secret_env.clone(),
+        };
+        if login.password_file.is_none() && login.password_env.is_none() {
+            return Ok(None);
+        }
+        login.secret(mailbox, "OAuth 2.0 client secret").map(Some)
+    }
+}
+
 /// `[mailbox.imap]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -269,6 +372,12 @@ pub struct ImapConfig {
     /// Must be `true` for `tls = "none"` (which is further limited to loopback hosts).
     #[serde(default)]
     pub allow_plaintext: bool,
+    /// `password` (default) or `oauth2`.
+    #[serde(default)]
+    pub auth: AuthMethod,
+    /// Required with `auth = "oauth2"`.
+    #[serde(default)]
+    pub oauth2: Option<OAuth2Config>,
     #[serde(flatten)]
     pub login: Login,
 }
@@ -293,6 +402,13 @@ pub struct SmtpConfig {
     /// The longest wait between two attempts.
     #[serde(default = "default_retry_max")]
     pub retry_max_secs: u64,
+    /// `password` (default) or `oauth2`.
+    #[serde(default)]
+    pub auth: AuthMethod,
+    /// With `auth = "oauth2"`: the token source; when absent, the `[mailbox.imap.oauth2]`
+    /// one is used.
+    #[serde(default)]
+    pub oauth2: Option<OAuth2Config>,
     #[serde(flatten)]
     pub login: Login,
 }
@@ -353,6 +469,14 @@ impl Config {
         for mailbox in &mut self.mailboxes {
             for login in [&mut mailbox.imap.login, &mut mailbox.smtp.login] {
                 if let Some(p) = &mut login.password_file {
+                    resolve(p);
+                }
+            }
+            for oauth2 in [&mut mailbox.imap.oauth2, &mut mailbox.smtp.oauth2]
+                .into_iter()
+                .flatten()
+            {
+                if let Some(p) = &mut oauth2.client_secret_file {
                     resolve(p);
                 }
             }
@@ -541,6 +665,30 @@ impl Config {
                         "is empty; remove it to log in as the mailbox address, or write the login name",
                     ));
                 }
+                let (auth, oauth2) = if what == "imap" {
+                    (mailbox.imap.auth, mailbox.imap.oauth2.as_ref())
+                } else {
+                    (mailbox.smtp.auth, mailbox.smtp_oauth2())
+                };
+                if auth == AuthMethod::Oauth2 {
+                    let Some(oauth2) = oauth2 else {
+                        return Err(Invalid::key(
+                            key("auth"),
+                            format!(
+                                "is \"oauth2\" but there is no [mailbox.{what}.oauth2] section; add one with flow, client_id and token_url (or provider)"
+                            ),
+                        ));
+                    };
+                    if login.password_file.is_some() || login.password_env.is_some() {
+                        return Err(Invalid::key(
+                            key("auth"),
+                            "is \"oauth2\", which uses no password_file or password_env; remove them",
+                        ));
+                    }
+                    crate::oauth::validate(oauth2)
+                        .map_err(|message| Invalid::key(key("oauth2"), message))?;
+                    continue;
+                }
                 match (&login.password_file, &login.password_env) {
                     (Some(_), Some(_)) => {
                         return Err(Invalid::key(
@@ -551,7 +699,7 @@ impl Config {
                     (None, None) => {
                         return Err(Invalid::key(
                             KeyPath::mailbox(i).then(what),
-                            "no password source; add password_file = \"/etc/imipd/<name>.password\" or password_env = \"VARIABLE\" (never the password itself)",
+                            "no password source; add password_file = \"/etc/imipd/<name>.password\" or password_env = \"VARIABLE\" (never the password itself), or auth = \"oauth2\" with an oauth2 section",
                         ));
                     }
                     (None, Some(var))
@@ -812,6 +960,11 @@ impl MailboxConfig {
         Duration::from_secs_f64(self.poll_interval_secs)
     }
 
+    /// The OAuth 2.0 settings SMTP uses: its own, else the IMAP ones.
+    pub fn smtp_oauth2(&self) -> Option<&OAuth2Config> {
+        self.smtp.oauth2.as_ref().or(self.imap.oauth2.as_ref())
+    }
+
     /// Every folder to watch: the incoming ones, then the Sent folder.
     pub fn watched_folders(&self) -> impl Iterator<Item = &str> {
         self.folders
@@ -829,12 +982,17 @@ impl Login {
 
     /// Reads the password from its file or environment variable.
     pub fn password(&self, mailbox: &str) -> Result<String, ConfigError> {
+        self.secret(mailbox, "password")
+    }
+
+    /// Reads a secret from `password_file` or `password_env`; `what` names it in errors.
+    fn secret(&self, mailbox: &str, what: &'static str) -> Result<String, ConfigError> {
         if let Some(path) = &self.password_file {
             return std::fs::read_to_string(path)
                 .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
                 .map_err(|e| ConfigError::Secret {
                     mailbox: mailbox.to_string(),
-                    what: "password",
+                    what,
                     source_name: path.display().to_string(),
                     reason: e.to_string(),
                 });
@@ -842,7 +1000,7 @@ impl Login {
         let var = self.password_env.as_deref().unwrap_or_default();
         std::env::var(var).map_err(|e| ConfigError::Secret {
             mailbox: mailbox.to_string(),
-            what: "password",
+            what,
             source_name: format!("${var}"),
             reason: e.to_string(),
         })

@@ -48,6 +48,7 @@ pub mod daemon;
 pub mod imap;
 pub mod itip;
 pub mod mail;
+pub mod oauth;
 pub mod pipeline;
 pub mod policy;
 pub mod publish;

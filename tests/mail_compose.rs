@@ -205,6 +205,8 @@ async fn a_composed_reply_travels_through_postfix_to_the_organizers_inbox() {
         port: stack.port("MAILSTACK_SUBMISSION_PORT"),
         tls: imipd::config::TlsMode::Starttls,
         ca_file: Some(stack.ca().into()),
+        auth: imipd::config::AuthMethod::Password,
+        oauth2: None,
         login: imipd::config::Login {
             username: Some("room1@example.test".into()),
             password_file: Some(password_file),

@@ -75,6 +75,7 @@ pub(super) async fn watch(
         wake_outbox,
         rechecked: HashSet::new(),
         scanned: false,
+        credentials: None,
     };
     let mut failures = 0;
     while !watcher.stop.is_cancelled() {
@@ -119,6 +120,8 @@ struct Watcher {
     rechecked: HashSet<String>,
     /// Whether the current session got through all folders once (resets the backoff).
     scanned: bool,
+    /// The OAuth 2.0 token source, once made (passwords are not kept).
+    credentials: Option<crate::oauth::Credentials>,
 }
 
 fn failed(results: &[PartResult]) -> bool {
@@ -132,11 +135,26 @@ impl Watcher {
     /// connection fails.
     async fn session(&mut self) -> Result<(), BoxError> {
         let login = &self.config.imap.login;
-        let password = login.password(&self.config.address)?;
-        let mut imap = ImapSession::connect(
+        // A token source is kept across reconnections (its token outlives a session); a
+        // password is read again each time, so a changed file is picked up.
+        let credentials = match &self.credentials {
+            Some(credentials) => credentials.clone(),
+            None => {
+                let credentials = crate::oauth::credentials(
+                    &self.config,
+                    crate::oauth::Protocol::Imap,
+                    Some(self.store.clone()),
+                )?;
+                if matches!(credentials, crate::oauth::Credentials::OAuth2(_)) {
+                    self.credentials = Some(credentials.clone());
+                }
+                credentials
+            }
+        };
+        let mut imap = ImapSession::connect_with(
             &self.config.imap,
             login.username(&self.config.address),
-            &password,
+            &credentials,
         )
         .await?;
         info!(

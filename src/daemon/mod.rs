@@ -48,6 +48,9 @@ pub enum DaemonError {
     Config(Box<crate::config::ConfigError>),
     #[error(transparent)]
     Smtp(#[from] crate::smtp::SmtpError),
+    /// Boxed: rare, and large.
+    #[error(transparent)]
+    OAuth(#[from] Box<crate::oauth::OAuthError>),
     #[error("cannot install the signal handlers: {0}")]
     Signals(std::io::Error),
     #[error(transparent)]
@@ -63,15 +66,15 @@ impl From<crate::config::ConfigError> for DaemonError {
 /// One SMTP transport per mailbox address.
 type Senders = Arc<HashMap<String, Sender>>;
 
-fn senders(config: &Config) -> Result<Senders, DaemonError> {
+fn senders(config: &Config, store: &Store) -> Result<Senders, DaemonError> {
     let mut senders = HashMap::new();
     for mailbox in &config.mailboxes {
         let login = &mailbox.smtp.login;
-        let sender = Sender::new(
-            &mailbox.smtp,
-            login.username(&mailbox.address),
-            &login.password(&mailbox.address)?,
-        )?;
+        let credentials =
+            crate::oauth::credentials(mailbox, crate::oauth::Protocol::Smtp, Some(store.clone()))
+                .map_err(Box::new)?;
+        let sender =
+            Sender::with_credentials(&mailbox.smtp, login.username(&mailbox.address), credentials)?;
         senders.insert(mailbox.address.clone(), sender);
     }
     Ok(Arc::new(senders))
@@ -169,7 +172,7 @@ impl Mailboxes {
 /// Runs until SIGTERM or SIGINT. `path` is the file `config` came from: SIGHUP reloads it.
 pub async fn run(config: Config, path: Option<PathBuf>) -> Result<(), DaemonError> {
     let store = Store::open(&config.store.path)?;
-    let (senders_tx, senders_rx) = watch::channel(senders(&config)?);
+    let (senders_tx, senders_rx) = watch::channel(senders(&config, &store)?);
     let root = CancellationToken::new();
     let wake_outbox = Arc::new(Notify::new());
     use tokio::signal::unix::{SignalKind, signal};
@@ -228,7 +231,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> Result<(), DaemonErro
                             Ok(now) => notify(&[sd_notify::NotifyState::Reloading, now]),
                             Err(_) => notify(&[sd_notify::NotifyState::Reloading]),
                         }
-                        match reload(path, &config) {
+                        match reload(path, &config, &mailboxes.store) {
                             Ok((new, new_senders)) => {
                                 senders_tx.send_replace(new_senders);
                                 mailboxes.apply(&new.mailboxes);
@@ -278,7 +281,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> Result<(), DaemonErro
 }
 
 /// Loads `path` again and checks it can replace `current`.
-fn reload(path: &Path, current: &Config) -> Result<(Config, Senders), DaemonError> {
+fn reload(path: &Path, current: &Config, store: &Store) -> Result<(Config, Senders), DaemonError> {
     let new = Config::load(path)?;
     if new.store.path != current.store.path {
         return Err(crate::config::ConfigError::Invalid {
@@ -291,7 +294,7 @@ fn reload(path: &Path, current: &Config) -> Result<(Config, Senders), DaemonErro
         }
         .into());
     }
-    let senders = senders(&new)?;
+    let senders = senders(&new, store)?;
     Ok((new, senders))
 }
 

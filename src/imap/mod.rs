@@ -92,6 +92,26 @@ pub enum ImapError {
         "plaintext IMAP (tls = \"none\") needs allow_plaintext = true and a loopback address; got {host}"
     )]
     PlaintextRefused { host: String },
+    #[error(transparent)]
+    OAuth(#[from] crate::oauth::OAuthError),
+    #[error(
+        "{host} offers no SASL mechanism for OAuth 2.0 that mechanism = {wanted:?} allows (it offers: {offered})"
+    )]
+    NoOAuthMechanism {
+        host: String,
+        wanted: crate::config::SaslMechanism,
+        offered: String,
+    },
+    #[error(
+        "{host} refused the OAuth 2.0 token of {user} ({mechanism}) even after a fresh one was fetched: {source}{detail}; check the app's IMAP permission and the mailbox's access for it"
+    )]
+    TokenRefused {
+        host: String,
+        user: String,
+        mechanism: &'static str,
+        source: async_imap::error::Error,
+        detail: String,
+    },
 }
 
 impl ImapError {
@@ -206,13 +226,161 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The pre-login client, greeting read and TLS in place.
+type Client = async_imap::Client<Box<dyn Io>>;
+
+/// The SASL mechanisms the server offers before login (`AUTH=…` capabilities).
+async fn sasl_mechanisms(client: &mut Client) -> Result<Vec<String>, ImapError> {
+    use async_imap::imap_proto::{Capability, Response};
+    let (tx, rx) = async_channel::unbounded();
+    timed(
+        "CAPABILITY",
+        client.run_command_and_check_ok("CAPABILITY", Some(tx)),
+    )
+    .await?;
+    let mut mechanisms = Vec::new();
+    while let Ok(response) = rx.try_recv() {
+        if let async_imap::types::UnsolicitedResponse::Other(data) = response
+            && let Response::Capabilities(caps) = data.parsed()
+        {
+            for cap in caps {
+                if let Capability::Auth(m) = cap {
+                    mechanisms.push(m.to_string());
+                }
+            }
+        }
+    }
+    Ok(mechanisms)
+}
+
+/// Why one OAuth 2.0 login attempt failed.
+enum OAuthAttempt {
+    /// The server refused this token; a fresh one may do.
+    Refused {
+        token: oauth2::AccessToken,
+        mechanism: crate::oauth::sasl::Mechanism,
+        source: async_imap::error::Error,
+        detail: Option<String>,
+    },
+    /// Anything else: not worth a second token.
+    Failed(ImapError),
+}
+
 impl ImapSession {
-    /// Connects, sets up TLS as configured, and logs in.
+    /// Connects, sets up TLS as configured, and logs in with a password.
     pub async fn connect(
         config: &ImapConfig,
         user: &str,
         password: &str,
     ) -> Result<ImapSession, ImapError> {
+        let client = Self::open(config).await?;
+        let session =
+            match tokio::time::timeout(COMMAND_TIMEOUT, client.login(user, password)).await {
+                Ok(Ok(session)) => session,
+                Ok(Err((source, _))) => {
+                    return Err(ImapError::Login {
+                        user: user.to_string(),
+                        source,
+                    });
+                }
+                Err(_) => return Err(ImapError::Timeout { command: "LOGIN" }),
+            };
+        Self::ready(session).await
+    }
+
+    /// Connects and logs in with `credentials`: a password, or an OAuth 2.0 token over
+    /// OAUTHBEARER or XOAUTH2 (chosen from the server's capabilities). A refused token is
+    /// dropped and the login tried once more with a fresh one.
+    pub async fn connect_with(
+        config: &ImapConfig,
+        user: &str,
+        credentials: &crate::oauth::Credentials,
+    ) -> Result<ImapSession, ImapError> {
+        use crate::oauth::Credentials;
+        let source = match credentials {
+            Credentials::Password(password) => return Self::connect(config, user, password).await,
+            Credentials::OAuth2(source) => source,
+        };
+        match Self::oauth_attempt(config, user, source).await {
+            Ok(session) => Ok(session),
+            Err(OAuthAttempt::Failed(e)) => Err(e),
+            Err(OAuthAttempt::Refused { token, .. }) => {
+                source.invalidate(&token).await;
+                tracing::info!("the IMAP server refused the OAuth 2.0 token; trying a fresh one");
+                match Self::oauth_attempt(config, user, source).await {
+                    Ok(session) => Ok(session),
+                    Err(OAuthAttempt::Failed(e)) => Err(e),
+                    Err(OAuthAttempt::Refused {
+                        token,
+                        mechanism,
+                        source: error,
+                        detail,
+                    }) => {
+                        source.invalidate(&token).await;
+                        Err(ImapError::TokenRefused {
+                            host: config.host.clone(),
+                            user: user.to_string(),
+                            mechanism: mechanism.name(),
+                            source: error,
+                            detail: detail
+                                .map(|d| format!(" (server: {d})"))
+                                .unwrap_or_default(),
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    async fn oauth_attempt(
+        config: &ImapConfig,
+        user: &str,
+        source: &crate::oauth::TokenSource,
+    ) -> Result<ImapSession, OAuthAttempt> {
+        use crate::oauth::sasl;
+        let failed = OAuthAttempt::Failed;
+        let token = source.token().await.map_err(|e| failed(e.into()))?;
+        let mut client = Self::open(config).await.map_err(failed)?;
+        let offered = sasl_mechanisms(&mut client).await.map_err(failed)?;
+        let mechanism = sasl::choose(source.mechanism(), offered.iter().map(String::as_str))
+            .ok_or_else(|| {
+                failed(ImapError::NoOAuthMechanism {
+                    host: config.host.clone(),
+                    wanted: source.mechanism(),
+                    offered: offered.join(" "),
+                })
+            })?;
+        let initial =
+            sasl::initial_response(mechanism, user, &config.host, config.port, token.secret());
+        let mut authenticator = sasl::ImapAuthenticator::new(mechanism, initial);
+        let result = tokio::time::timeout(
+            COMMAND_TIMEOUT,
+            client.authenticate(mechanism.name(), &mut authenticator),
+        )
+        .await;
+        match result {
+            Ok(Ok(session)) => Self::ready(session).await.map_err(failed),
+            Ok(Err((
+                source @ (async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_)),
+                _,
+            ))) => Err(OAuthAttempt::Refused {
+                token,
+                mechanism,
+                source,
+                detail: authenticator.error.take(),
+            }),
+            Ok(Err((source, _))) => Err(failed(ImapError::Login {
+                user: user.to_string(),
+                source,
+            })),
+            Err(_) => Err(failed(ImapError::Timeout {
+                command: "AUTHENTICATE",
+            })),
+        }
+    }
+
+    /// Connects and sets up TLS as configured; the greeting is read.
+    async fn open(config: &ImapConfig) -> Result<Client, ImapError> {
         let stream: Box<dyn Io> = match config.tls {
             TlsMode::Implicit => tls(config, tcp(config).await?).await?,
             TlsMode::Starttls => {
@@ -252,17 +420,11 @@ impl ImapSession {
                 })?
                 .ok_or(ImapError::NoGreeting)?;
         }
-        let mut session =
-            match tokio::time::timeout(COMMAND_TIMEOUT, client.login(user, password)).await {
-                Ok(Ok(session)) => session,
-                Ok(Err((source, _))) => {
-                    return Err(ImapError::Login {
-                        user: user.to_string(),
-                        source,
-                    });
-                }
-                Err(_) => return Err(ImapError::Timeout { command: "LOGIN" }),
-            };
+        Ok(client)
+    }
+
+    /// The logged-in session, with its capabilities read.
+    async fn ready(mut session: Session) -> Result<ImapSession, ImapError> {
         let capabilities = timed("CAPABILITY", session.capabilities()).await?;
         let caps = Capabilities {
             idle: capabilities.has_str("IDLE"),

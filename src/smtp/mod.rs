@@ -16,7 +16,9 @@ use crate::config::{SmtpConfig, TlsMode};
 use crate::store::{OutboxItem, Store, StoreError};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::commands::Ehlo;
+use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -50,8 +52,193 @@ pub enum SendFailure {
 /// Sends messages through one mailbox's submission server.
 #[derive(Clone)]
 pub struct Sender {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: Transport,
     retry: Retry,
+}
+
+/// How a [`Sender`] reaches its server.
+#[derive(Clone)]
+enum Transport {
+    /// lettre's pooled transport, logging in with a password.
+    Pool(AsyncSmtpTransport<Tokio1Executor>),
+    /// One connection per message, logging in with an OAuth 2.0 token (the token changes
+    /// over time, and lettre has no OAUTHBEARER).
+    OAuth2(Box<OAuth2Smtp>),
+}
+
+/// The settings of an OAuth 2.0 sender.
+#[derive(Clone)]
+struct OAuth2Smtp {
+    host: String,
+    port: u16,
+    tls: TlsMode,
+    tls_parameters: Option<TlsParameters>,
+    user: String,
+    source: crate::oauth::TokenSource,
+}
+
+/// Why an OAuth 2.0 SMTP login failed.
+enum AuthFailure {
+    /// The server refused the token (535, or an error challenge).
+    Refused(String),
+    /// Anything else.
+    Other(SendFailure),
+}
+
+/// A lettre error as a delivery result: 5xx permanent, the rest worth another try.
+fn classify(e: lettre::transport::smtp::Error) -> SendFailure {
+    if e.is_permanent() {
+        SendFailure::Permanent(e.to_string())
+    } else {
+        SendFailure::Transient(e.to_string())
+    }
+}
+
+/// Longer initial responses go on a line of their own after the server's empty challenge
+/// (RFC 4954 §4): some servers cap the AUTH command line (RFC 5321's 512 octets).
+const MAX_INITIAL_RESPONSE: usize = 400;
+
+impl OAuth2Smtp {
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SendFailure> {
+        let hello = ClientId::default();
+        let timeout = Some(Duration::from_secs(60));
+        let server = (self.host.as_str(), self.port);
+        let implicit = match self.tls {
+            TlsMode::Implicit => self.tls_parameters.clone(),
+            _ => None,
+        };
+        let mut connection =
+            AsyncSmtpConnection::connect_tokio1(server, timeout, &hello, implicit, None)
+                .await
+                .map_err(|e| SendFailure::Transient(format!("cannot connect: {e}")))?;
+        if self.tls == TlsMode::Starttls
+            && let Some(parameters) = self.tls_parameters.clone()
+        {
+            connection
+                .starttls(parameters, &hello)
+                .await
+                .map_err(|e| SendFailure::Transient(format!("STARTTLS: {e}")))?;
+        }
+        Ok(connection)
+    }
+
+    /// EHLO (for the raw AUTH line: lettre's parsed one drops mechanisms it does not know),
+    /// then AUTH with the token.
+    async fn authenticate(
+        &self,
+        connection: &mut AsyncSmtpConnection,
+        token: &str,
+    ) -> Result<(), AuthFailure> {
+        use crate::oauth::sasl;
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let ehlo = connection
+            .command(Ehlo::new(ClientId::default()))
+            .await
+            .map_err(|e| AuthFailure::Other(classify(e)))?;
+        let offered: Vec<String> = ehlo
+            .message()
+            .filter_map(|line| {
+                let upper = line.to_ascii_uppercase();
+                upper
+                    .strip_prefix("AUTH ")
+                    .or_else(|| upper.strip_prefix("AUTH="))
+                    .map(str::to_string)
+            })
+            .flat_map(|m| m.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .collect();
+        let wanted = self.source.mechanism();
+        let mechanism = sasl::choose(wanted, offered.iter().map(String::as_str)).ok_or_else(|| {
+            AuthFailure::Other(SendFailure::Transient(format!(
+                "{} offers no SASL mechanism for OAuth 2.0 that mechanism = {wanted:?} allows (it offers: {})",
+                self.host,
+                offered.join(" ")
+            )))
+        })?;
+        let initial = b64.encode(sasl::initial_response(
+            mechanism, &self.user, &self.host, self.port, token,
+        ));
+        let first = if initial.len() <= MAX_INITIAL_RESPONSE {
+            connection
+                .command(format!("AUTH {} {initial}\r\n", mechanism.name()))
+                .await
+        } else {
+            match connection
+                .command(format!("AUTH {}\r\n", mechanism.name()))
+                .await
+            {
+                Ok(r) if r.has_code(334) => connection.command(format!("{initial}\r\n")).await,
+                other => other,
+            }
+        };
+        match first {
+            Ok(response) if response.has_code(235) => Ok(()),
+            Ok(response) if response.has_code(334) => {
+                // The error challenge: acknowledge it; the server then answers 535.
+                let detail = response
+                    .first_word()
+                    .and_then(|w| b64.decode(w).ok())
+                    .map(|d| String::from_utf8_lossy(&d).into_owned())
+                    .unwrap_or_default();
+                let last = connection
+                    .command(format!("{}\r\n", b64.encode(mechanism.failure_ack())))
+                    .await;
+                let answer = match last {
+                    Ok(r) => r.message().collect::<Vec<_>>().join(" "),
+                    Err(e) => e.to_string(),
+                };
+                Err(AuthFailure::Refused(format!(
+                    "{}: {answer} (server: {detail})",
+                    mechanism.name()
+                )))
+            }
+            Ok(response) => Err(AuthFailure::Refused(format!(
+                "{}: unexpected answer {}",
+                mechanism.name(),
+                response.message().collect::<Vec<_>>().join(" ")
+            ))),
+            Err(e) if e.is_permanent() => {
+                Err(AuthFailure::Refused(format!("{}: {e}", mechanism.name())))
+            }
+            Err(e) => Err(AuthFailure::Other(classify(e))),
+        }
+    }
+
+    /// Sends one message; a refused token is dropped and the login tried once more with a
+    /// fresh one. A token that cannot be had, or is refused twice, is a transient failure
+    /// (the reply waits in the outbox; credentials get fixed, replies do not expire).
+    async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<(), SendFailure> {
+        let mut refusal = String::new();
+        for _ in 0..2 {
+            let token = self
+                .source
+                .token()
+                .await
+                .map_err(|e| SendFailure::Transient(e.to_string()))?;
+            let mut connection = self.connect().await?;
+            match self.authenticate(&mut connection, token.secret()).await {
+                Ok(()) => {
+                    let result = connection.send(envelope, bytes).await;
+                    connection.quit().await.ok();
+                    return result.map(|_| ()).map_err(classify);
+                }
+                Err(AuthFailure::Refused(reason)) => {
+                    connection.abort().await;
+                    self.source.invalidate(&token).await;
+                    tracing::info!(%reason, "the SMTP server refused the OAuth 2.0 token");
+                    refusal = reason;
+                }
+                Err(AuthFailure::Other(failure)) => {
+                    connection.abort().await;
+                    return Err(failure);
+                }
+            }
+        }
+        Err(SendFailure::Transient(format!(
+            "{} refused the OAuth 2.0 token of {} even after a fresh one was fetched: {refusal}; check the app's SMTP permission (SMTP AUTH must be enabled for the mailbox)",
+            self.host, self.user
+        )))
+    }
 }
 
 /// When a transient failure is tried again: `initial` doubling up to `max`.
@@ -78,6 +265,20 @@ impl Retry {
     }
 }
 
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn retry(config: &SmtpConfig) -> Retry {
+    Retry {
+        initial: Duration::from_secs(config.retry_initial_secs),
+        max: Duration::from_secs(config.retry_max_secs),
+    }
+}
+
 fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters, SmtpError> {
     let setup = |source| SmtpError::Setup {
         host: config.host.clone(),
@@ -101,6 +302,43 @@ fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters, SmtpError> {
 }
 
 impl Sender {
+    /// A sender for `config`, logging in as `user` with `credentials` (a password, or
+    /// OAuth 2.0 tokens over OAUTHBEARER or XOAUTH2 as the server offers).
+    pub fn with_credentials(
+        config: &SmtpConfig,
+        user: &str,
+        credentials: crate::oauth::Credentials,
+    ) -> Result<Sender, SmtpError> {
+        let source = match credentials {
+            crate::oauth::Credentials::Password(password) => {
+                return Sender::new(config, user, &password);
+            }
+            crate::oauth::Credentials::OAuth2(source) => source,
+        };
+        let tls_parameters = match config.tls {
+            TlsMode::Implicit | TlsMode::Starttls => Some(tls_parameters(config)?),
+            TlsMode::None => {
+                if !(config.allow_plaintext && is_loopback(&config.host)) {
+                    return Err(SmtpError::PlaintextRefused {
+                        host: config.host.clone(),
+                    });
+                }
+                None
+            }
+        };
+        Ok(Sender {
+            transport: Transport::OAuth2(Box::new(OAuth2Smtp {
+                host: config.host.clone(),
+                port: config.port,
+                tls: config.tls,
+                tls_parameters,
+                user: user.to_string(),
+                source,
+            })),
+            retry: retry(config),
+        })
+    }
+
     /// A transport for `config`, logging in as `user`.
     pub fn new(config: &SmtpConfig, user: &str, password: &str) -> Result<Sender, SmtpError> {
         let builder = match config.tls {
@@ -113,13 +351,7 @@ impl Sender {
                     .tls(Tls::Required(tls_parameters(config)?))
             }
             TlsMode::None => {
-                let loopback = config.host == "localhost"
-                    || config
-                        .host
-                        .parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback());
-                let loopback = loopback && config.allow_plaintext;
-                if !loopback {
+                if !(config.allow_plaintext && is_loopback(&config.host)) {
                     return Err(SmtpError::PlaintextRefused {
                         host: config.host.clone(),
                     });
@@ -132,11 +364,10 @@ impl Sender {
             .credentials(Credentials::new(user.to_string(), password.to_string()))
             .timeout(Some(Duration::from_secs(60)))
             .build();
-        let retry = Retry {
-            initial: Duration::from_secs(config.retry_initial_secs),
-            max: Duration::from_secs(config.retry_max_secs),
-        };
-        Ok(Sender { transport, retry })
+        Ok(Sender {
+            transport: Transport::Pool(transport),
+            retry: retry(config),
+        })
     }
 
     /// Hands one message to the server.
@@ -155,10 +386,13 @@ impl Sender {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let envelope = Envelope::new(Some(from), to).map_err(|e| permanent(e.to_string()))?;
-        match self.transport.send_raw(&envelope, bytes).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(SendFailure::Permanent(e.to_string())),
-            Err(e) => Err(SendFailure::Transient(e.to_string())),
+        match &self.transport {
+            Transport::Pool(transport) => transport
+                .send_raw(&envelope, bytes)
+                .await
+                .map(|_| ())
+                .map_err(classify),
+            Transport::OAuth2(oauth2) => oauth2.send(&envelope, bytes).await,
         }
     }
 }

@@ -121,6 +121,7 @@ pub mod crash;
 pub mod exchange;
 pub mod lock;
 pub mod migrate;
+mod oauth;
 mod records;
 pub mod verify;
 

@@ -80,6 +80,8 @@ impl MailStack {
             tls: imipd::config::TlsMode::Implicit,
             ca_file: Some(PathBuf::from(self.ca())),
             allow_plaintext: false,
+            auth: imipd::config::AuthMethod::Password,
+            oauth2: None,
             login: imipd::config::Login {
                 username: Some(format!("{user}@example.test")),
                 password_file: Some(password_file),
