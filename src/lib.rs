@@ -43,6 +43,7 @@ pub mod config;
 pub mod daemon;
 pub mod imap;
 pub mod itip;
+pub mod limits;
 pub mod mail;
 pub mod pipeline;
 pub mod policy;

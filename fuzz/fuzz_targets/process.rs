@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{TimeZone, Utc};
 use imipd::calendar::CalAddress;
 use imipd::itip::Identity;
+use imipd::limits::Limits;
 use imipd::pipeline::{self, Mailbox};
 use imipd::policy::Policy;
 use imipd::store::{MessageKey, Store};
@@ -64,6 +65,7 @@ fn mailbox(n: u64) -> Mailbox {
         account: format!("fuzz-{n}@corp.test"),
         identity: Identity::new(addresses, Some("Fuzz Room".into())),
         policy: Policy::default(),
+        limits: Limits::default(),
     }
 }
 

@@ -115,6 +115,7 @@ pub mod crash;
 pub mod exchange;
 pub mod lock;
 pub mod migrate;
+mod rate;
 mod records;
 pub mod verify;
 
