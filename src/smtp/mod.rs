@@ -153,7 +153,11 @@ impl Sender {
         match self.transport.send_raw(&envelope, bytes).await {
             Ok(_) => Ok(()),
             Err(e) if e.is_permanent() => Err(SendFailure::Permanent(e.to_string())),
-            Err(e) => Err(SendFailure::Transient(e.to_string())),
+            Err(e) => {
+                let text = e.to_string();
+                let hint = crate::tls::hint(&text);
+                Err(SendFailure::Transient(format!("{text}{hint}")))
+            }
         }
     }
 }
