@@ -74,6 +74,9 @@ pub struct Config {
     /// `[http]`: the publishing listener; absent, nothing listens.
     #[serde(default)]
     pub http: Option<HttpConfig>,
+    /// `[limits]`: what one message may cost, for every mailbox (all defaults when absent).
+    #[serde(default)]
+    pub limits: crate::limits::Limits,
 }
 
 /// `[http]`: the optional HTTP listener that publishes the mailboxes' calendars
@@ -190,6 +193,10 @@ pub struct MailboxConfig {
     /// `"Europe/Berlin"`); default: the working hours' zone, else UTC.
     #[serde(default)]
     pub publish_time_zone: Option<String>,
+    /// The configuration's `[limits]`, copied here by [`Config::load`] so that a mailbox task
+    /// (and its reload) carries everything it needs.
+    #[serde(skip)]
+    pub limits: crate::limits::Limits,
 }
 
 /// What to do with a message once it is processed (`processed` in `[[mailbox]]`).
@@ -444,6 +451,9 @@ impl Config {
         };
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
+        for mailbox in &mut config.mailboxes {
+            mailbox.limits = config.limits.clone();
+        }
         config.validate(path).map_err(|e| match e {
             Invalid::Key { key, message } => ConfigError::Value {
                 path: path.to_path_buf(),
@@ -1089,6 +1099,50 @@ password_env = "ROOM1_PASSWORD"
         assert_eq!(mailbox.processed, ProcessedAction::Flag);
         assert_eq!(mailbox.quarantine_folder, "imipd-quarantine");
         assert_eq!(mailbox.smtp.retry_initial_secs, 30);
+    }
+
+    #[test]
+    fn the_example_lists_every_limit_with_its_default() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/imipd.example.toml");
+        let text = std::fs::read_to_string(&path).expect("the example is readable");
+        let table = text
+            .split_once("\n[limits]\n")
+            .map(|(_, rest)| rest)
+            .expect("the example has a [limits] section");
+        let keys: Vec<&str> = table
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.contains(" = "))
+            .filter_map(|l| l.split(" = ").next())
+            .collect();
+        // Serialising the defaults would need Serialize; the parsed table must equal them and
+        // name as many keys as the struct has fields.
+        let parsed: crate::limits::Limits = toml_of(table);
+        assert_eq!(parsed, crate::limits::Limits::default());
+        assert_eq!(
+            keys.len(),
+            15,
+            "every [limits] key appears in the example: {keys:?}"
+        );
+    }
+
+    fn toml_of(text: &str) -> crate::limits::Limits {
+        config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .expect("the [limits] table parses")
+    }
+
+    #[test]
+    fn limits_reach_every_mailbox_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!("{GOOD}\n[limits]\nmax_attendees = 7\n");
+        let config = Config::load(&write(dir.path(), &text)).expect("valid");
+        assert_eq!(config.mailboxes[0].limits.max_attendees, 7);
+        assert_eq!(config.mailboxes[0].limits.max_rdates, 1000);
+        let text = format!("{GOOD}\n[limits]\nmax_atendees = 7\n");
+        let err = Config::load(&write(dir.path(), &text)).expect_err("a misspelt limit");
+        assert!(err.to_string().contains("max_atendees"), "{err}");
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub mod config;
 pub mod daemon;
 pub mod imap;
 pub mod itip;
+pub mod limits;
 pub mod mail;
 pub mod oauth;
 pub mod pipeline;

@@ -5,6 +5,7 @@
 use crate::calendar::{self, ComponentKind, ICalendar, Method, PartStat, SchedulingView};
 use crate::itip::object::Doc;
 use crate::itip::{self, Decision, Identity, Incoming, Outcome, Outgoing};
+use crate::limits::{LimitHit, Limits};
 use crate::mail::{self, Composed, ReplyMail};
 use crate::policy::privacy::{self, PrivateBookings};
 use crate::policy::{Automation, Policy, PolicyAnswer, Request, busy};
@@ -19,13 +20,6 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 
-/// The largest calendar part processed (RFC 5546 §3.6.23, 3.10): real invitations, even
-/// long series with many overrides and time zones, stay far below it.
-pub const MAX_CALENDAR_BYTES: usize = 1024 * 1024;
-
-/// The most calendar parts of one message processed.
-pub const MAX_CALENDAR_PARTS: usize = 16;
-
 /// The mailbox a message arrived at.
 #[derive(Debug, Clone)]
 pub struct Mailbox {
@@ -35,6 +29,8 @@ pub struct Mailbox {
     pub identity: Identity,
     /// Its resource policy.
     pub policy: Policy,
+    /// What one message may cost (`[limits]`).
+    pub limits: Limits,
 }
 
 /// Where a message was found: mail that came to the mailbox, or the mailbox's own Sent
@@ -117,6 +113,8 @@ struct Decided {
     objects: Vec<(String, StoredObject)>,
     /// The busy-index updates of those objects.
     busy: Vec<BusyUpdate>,
+    /// The rate-limit subjects to count once the message is committed.
+    counted: Vec<String>,
 }
 
 /// Decides everything one message does without writing anything.
@@ -128,6 +126,20 @@ fn decide(
     now: DateTime<Utc>,
     origin: Origin,
 ) -> Result<Decided, StoreError> {
+    let refused = |message_id: Option<String>, reason: String| Decided {
+        message_id,
+        parts: vec![result(0, None, None, Outcome::Rejected, reason)],
+        objects: Vec::new(),
+        busy: Vec::new(),
+        counted: Vec::new(),
+    };
+    if let Err(hit) = mailbox.limits.check_message(raw) {
+        // Too big to be read at all: only its Message-ID, for the ledger.
+        let message_id = mail::extract(&raw[..raw.len().min(64 * 1024)])
+            .ok()
+            .and_then(|e| e.sender.message_id);
+        return Ok(refused(message_id, hit.to_string()));
+    }
     let extracted = match mail::extract(raw) {
         Ok(extracted) => extracted,
         Err(e) => {
@@ -143,6 +155,7 @@ fn decide(
                 parts: vec![report],
                 objects: Vec::new(),
                 busy: Vec::new(),
+                counted: Vec::new(),
             });
         }
     };
@@ -156,6 +169,7 @@ fn decide(
             parts: vec![part],
             objects: object.into_iter().collect(),
             busy: Vec::new(),
+            counted: Vec::new(),
         });
     }
     // A calendar inside a forwarded message is not the sender's own invitation: acting on it
@@ -176,7 +190,27 @@ fn decide(
             parts: vec![report],
             objects: Vec::new(),
             busy: Vec::new(),
+            counted: Vec::new(),
         });
+    }
+    // A mailbox that acts only on authenticated mail refuses everything else before the
+    // engine sees it, whatever the method: a forged CANCEL or REPLY changes nothing, and a
+    // forged REQUEST draws no answer (a decline would be backscatter to whoever was forged).
+    if mailbox.policy.require_authenticated
+        && !crate::policy::rules::authenticated(&mailbox.policy, &extracted.sender)
+    {
+        let servers = if mailbox.policy.trusted_authserv_ids.is_empty() {
+            "no trusted authserv-id is configured".to_string()
+        } else {
+            format!(
+                "no Authentication-Results header of {} says dmarc=pass for the From domain (or auth=pass)",
+                mailbox.policy.trusted_authserv_ids.join(", ")
+            )
+        };
+        return Ok(refused(
+            message_id,
+            format!("unauthenticated: this mailbox acts only on authenticated mail, and {servers}"),
+        ));
     }
     // A mailbox under manual automation stores requests for a person and answers nothing.
     let mut identity = mailbox.identity.clone();
@@ -187,29 +221,40 @@ fn decide(
     // Objects changed earlier in this same message, by UID: later parts see them.
     let mut pending: HashMap<String, ICalendar> = HashMap::new();
     let mut seen = HashSet::new();
+    let limits = &mailbox.limits;
+    let mut objects_seen = 0usize;
+    // The rate-limit subjects this message's replies count against (see `rate_record`).
+    let mut counted: Vec<String> = Vec::new();
     for (count, part) in own_parts.into_iter().enumerate() {
-        if count >= MAX_CALENDAR_PARTS {
-            reports.push(result(
-                part.index,
-                part.method_param.clone(),
-                None,
-                Outcome::Rejected,
-                format!("too_many_parts: only the first {MAX_CALENDAR_PARTS} calendar parts of a message are processed"),
-            ));
-            break;
-        }
-        if part.text.len() > MAX_CALENDAR_BYTES {
+        if count >= limits.max_calendar_parts {
             reports.push(result(
                 part.index,
                 part.method_param.clone(),
                 None,
                 Outcome::Rejected,
                 format!(
-                    "too_large: the calendar part holds {} bytes, more than the {MAX_CALENDAR_BYTES} accepted (REQUEST-STATUS 3.10)",
-                    part.text.len()
+                    "too_many_calendar_parts: only the first {} calendar parts of a message are processed ([limits] max_calendar_parts)",
+                    limits.max_calendar_parts
                 ),
             ));
-            continue;
+            break;
+        }
+        match limits.check_calendar_text(&part.text, objects_seen) {
+            Ok(total) => objects_seen = total,
+            Err(hit) => {
+                reports.push(result(
+                    part.index,
+                    part.method_param.clone(),
+                    None,
+                    Outcome::Rejected,
+                    hit.to_string(),
+                ));
+                // Objects beyond the message's limit are refused in every later part too.
+                if hit.code == "too_many_objects" {
+                    break;
+                }
+                continue;
+            }
         }
         let calendars = match calendar::parse_any(part.text.as_bytes()) {
             Ok(calendars) => calendars,
@@ -265,6 +310,16 @@ fn decide(
                 continue;
             }
             let uid = view.uid.to_string();
+            if let Err(hit) = limits.check_recurrence(&ical, now) {
+                reports.push(result(
+                    part.index,
+                    part.method_param.clone(),
+                    Some(uid),
+                    Outcome::Rejected,
+                    hit.to_string(),
+                ));
+                continue;
+            }
             let stored = match pending.get(&uid) {
                 Some(ical) => Some(ical.clone()),
                 // The engine works on the original when the privacy rules kept one: the
@@ -298,6 +353,19 @@ fn decide(
                 std::mem::take(&mut decision.replies)
             } else {
                 Vec::new()
+            };
+            let subjects = match throttle(store, mailbox, &decision, &view, &counted, now)? {
+                Throttle::Pass(subjects) => subjects,
+                Throttle::Refuse(outcome, hit) => {
+                    decision.outcome = outcome;
+                    decision.reason = itip::Reason {
+                        code: hit.code,
+                        text: hit.text,
+                    };
+                    decision.store = None;
+                    decision.replies.clear();
+                    Vec::new()
+                }
             };
             let method = decision
                 .method
@@ -344,21 +412,22 @@ fn decide(
                     }
                 }
             }
-            if report.result.outcome != Outcome::Error
-                && let Some(new) = decision.store
-            {
-                // Privacy rules for private bookings read the organiser's CLASS, which the
-                // engine does not keep.
-                let new = if mailbox.policy.privacy.private != PrivateBookings::Keep
-                    && matches!(
-                        itip::effective_method(&incoming),
-                        Some(Method::Request | Method::Add)
-                    ) {
-                    privacy::adopt_organizer_class(&new, &ical)
-                } else {
-                    new
-                };
-                pending.insert(uid, new);
+            if report.result.outcome != Outcome::Error {
+                counted.extend(subjects);
+                if let Some(new) = decision.store {
+                    // Privacy rules for private bookings read the organiser's CLASS, which the
+                    // engine does not keep.
+                    let new = if mailbox.policy.privacy.private != PrivateBookings::Keep
+                        && matches!(
+                            itip::effective_method(&incoming),
+                            Some(Method::Request | Method::Add)
+                        ) {
+                        privacy::adopt_organizer_class(&new, &ical)
+                    } else {
+                        new
+                    };
+                    pending.insert(uid, new);
+                }
             }
             reports.push(report);
         }
@@ -384,6 +453,7 @@ fn decide(
         parts: reports,
         objects,
         busy,
+        counted,
     })
 }
 
@@ -483,6 +553,87 @@ fn delivery_report(
     };
     let part = result(0, None, Some(sent.uid.clone()), outcome, reason);
     Ok((part, updated.map(|o| (sent.mailbox.clone(), o))))
+}
+
+/// What the rate limits say about one decision.
+enum Throttle {
+    /// Go ahead; its replies count against these subjects.
+    Pass(Vec<String>),
+    /// Nothing stored, nothing sent: the outcome and the explanation.
+    Refuse(Outcome, LimitHit),
+}
+
+/// The rate limits of one decision that sends replies (`counted` holds the subjects this
+/// message counted already):
+///
+/// - **status-poll loop**: an unchanged REQUEST of the same UID and SEQUENCE that asks for
+///   this mailbox's answer again is answered `status_poll_answers_per_hour` times per hour.
+///   Beyond that the organiser's server is asking in a loop (it re-sends the REQUEST on
+///   every REPLY): the poll is recorded as `no_action` / `loop_suppressed` and not answered.
+/// - **replies per address**: at most `max_replies_per_address_per_hour` replies go to one
+///   address per hour; a message that would exceed it is `rejected` / `rate_limited`, its
+///   changes are not stored and nothing is sent.
+fn throttle(
+    store: &Store,
+    mailbox: &Mailbox,
+    decision: &Decision,
+    view: &SchedulingView,
+    counted: &[String],
+    now: DateTime<Utc>,
+) -> Result<Throttle, StoreError> {
+    if decision.replies.is_empty() {
+        return Ok(Throttle::Pass(Vec::new()));
+    }
+    let limits = &mailbox.limits;
+    let account = mailbox.account.as_str();
+    let mut subjects = Vec::new();
+    if decision.reason.code == "status_poll" {
+        let poll = format!("poll:{}:{}", view.uid, view.main().sequence);
+        let answered = store.rate_last_hour(account, &poll, now)?
+            + counted.iter().filter(|s| **s == poll).count() as u32;
+        if answered >= limits.status_poll_answers_per_hour {
+            return Ok(Throttle::Refuse(
+                Outcome::NoAction,
+                LimitHit {
+                    code: "loop_suppressed",
+                    text: format!(
+                        "the organiser asked for this mailbox's answer to '{}' (SEQUENCE {}) again, after {answered} answer(s) in the last hour; a server that re-sends its REQUEST on every REPLY is not answered again ([limits] status_poll_answers_per_hour)",
+                        view.uid,
+                        view.main().sequence
+                    ),
+                },
+            ));
+        }
+        subjects.push(poll);
+    }
+    let limit = limits.max_replies_per_address_per_hour;
+    if limit > 0 {
+        for to in decision
+            .replies
+            .iter()
+            .map(|r| r.to.email().to_ascii_lowercase())
+        {
+            let earlier = counted
+                .iter()
+                .chain(&subjects)
+                .filter(|s| **s == to)
+                .count() as u32;
+            let sent = store.rate_last_hour(account, &to, now)? + earlier;
+            if sent >= limit {
+                return Ok(Throttle::Refuse(
+                    Outcome::Rejected,
+                    LimitHit {
+                        code: "rate_limited",
+                        text: format!(
+                            "this mailbox sent {sent} replies to {to} in the last hour, the limit is {limit} ([limits] max_replies_per_address_per_hour); the message is not acted on"
+                        ),
+                    },
+                ));
+            }
+            subjects.push(to);
+        }
+    }
+    Ok(Throttle::Pass(subjects))
 }
 
 /// The stored form of an object: its text scrubbed by the mailbox's privacy rules (the
@@ -940,6 +1091,7 @@ pub async fn process_message_from(
         parts,
         objects,
         busy,
+        counted,
     } = decide(store, mailbox, &source, raw, now, origin)?;
     if store
         .ledger_entry(&key, message_id.as_deref(), &hash)?
@@ -989,6 +1141,9 @@ pub async fn process_message_from(
     } else {
         store.commit(&commit).await?
     };
+    if !dry_run && result == CommitResult::Applied {
+        store.rate_record(&mailbox.account, &counted, now).await?;
+    }
     Ok(Report {
         message_id,
         commit: result,

@@ -49,3 +49,30 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsErr
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
+
+/// What to do about a TLS failure, for the error messages of IMAP and SMTP: an untrusted or
+/// mismatched certificate names the `ca_file` setting (verification itself is never switched
+/// off); any other failure gets no hint (empty).
+pub fn hint(error: &str) -> &'static str {
+    if error.contains("UnknownIssuer") || error.contains("invalid peer certificate") {
+        if error.contains("NotValidForName") {
+            " (the server's certificate does not name this host: connect by a name it holds)"
+        } else {
+            " (the server's certificate is not signed by a trusted CA: set ca_file to the CA that signed it; verification is never switched off)"
+        }
+    } else {
+        ""
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_issuer_points_at_ca_file() {
+        assert!(hint("invalid peer certificate: UnknownIssuer").contains("ca_file"));
+        assert!(hint("invalid peer certificate: NotValidForName").contains("name"));
+        assert_eq!(hint("connection reset by peer"), "");
+    }
+}

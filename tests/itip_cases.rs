@@ -20,6 +20,7 @@
 use imipd::calendar::{self, CalAddress, SchedulingView};
 use imipd::cli::{process, show};
 use imipd::itip::{Identity, ReplyMode, Settings};
+use imipd::limits::Limits;
 use imipd::pipeline::{self, Mailbox, PartReport};
 use imipd::policy::Policy;
 use imipd::store::{Commit, LedgerEntry, MessageKey, Store, StoredObject};
@@ -203,6 +204,7 @@ fn mailbox_of(expected: &Value) -> Mailbox {
         account: address.to_string(),
         identity,
         policy: Policy::default(),
+        limits: Limits::default(),
     }
 }
 

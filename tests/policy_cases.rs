@@ -28,6 +28,7 @@
 use imipd::calendar::{self, CalAddress, SchedulingView};
 use imipd::cli::process;
 use imipd::itip::Identity;
+use imipd::limits::Limits;
 use imipd::pipeline::{self, Mailbox};
 use imipd::policy::{Policy, busy};
 use imipd::store::{Commit, LedgerEntry, MessageKey, Store, StoredObject};
@@ -130,6 +131,7 @@ async fn run_case(dir: &Path) -> Vec<String> {
             Some("Room".into()),
         ),
         policy: load_policy(dir),
+        limits: Limits::default(),
     };
     let tmp = tempfile::tempdir().expect("temp dir");
     let store = Store::open(tmp.path()).expect("store opens");
@@ -381,6 +383,7 @@ async fn a_stored_booking_fills_the_busy_index_and_a_cancel_empties_it() {
         account: ROOM.to_string(),
         identity: Identity::new(vec![CalAddress::parse(ROOM).expect("an address")], None),
         policy: Policy::default(),
+        limits: Limits::default(),
     };
     let tmp = tempfile::tempdir().expect("temp dir");
     let store = Store::open(tmp.path()).expect("store opens");

@@ -10,6 +10,7 @@
 use crate::calendar::CalAddress;
 use crate::config::Config;
 use crate::itip::{Identity, Outcome};
+use crate::limits::Limits;
 use crate::pipeline::{self, Mailbox, PartReport};
 use crate::policy::Policy;
 use crate::store::{CommitResult, MessageKey, Store};
@@ -183,6 +184,7 @@ fn mailbox_from(args: &ProcessArgs) -> Result<Mailbox, String> {
             account: args.mailbox.clone(),
             identity: Identity::new(vec![address], None),
             policy: Policy::default(),
+            limits: Limits::default(),
         });
     };
     let config = Config::load(path).map_err(|e| e.to_string())?;
@@ -196,6 +198,7 @@ fn mailbox_from(args: &ProcessArgs) -> Result<Mailbox, String> {
         account: found.address.clone(),
         identity: Identity::new(found.addresses(), found.name.clone()),
         policy: found.policy.clone(),
+        limits: found.limits.clone(),
     })
 }
 

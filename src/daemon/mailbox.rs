@@ -68,6 +68,7 @@ pub(super) async fn watch(
             account: config.address.clone(),
             identity: Identity::new(config.addresses(), config.name.clone()),
             policy: config.policy.clone(),
+            limits: config.limits.clone(),
         },
         store,
         config,

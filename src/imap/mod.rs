@@ -67,7 +67,7 @@ pub enum ImapError {
     },
     #[error(transparent)]
     Tls(#[from] TlsError),
-    #[error("TLS handshake with {host} failed: {source}")]
+    #[error("TLS handshake with {host} failed: {source}{}", crate::tls::hint(&source.to_string()))]
     Handshake {
         host: String,
         source: std::io::Error,

@@ -20,8 +20,8 @@ pub fn process_add(cx: &Context<'_>) -> Decision {
     let Some((organizer, org_entry)) = organizer_of(&inc) else {
         return Decision::rejected("no_organizer", "an ADD must name its ORGANIZER");
     };
-    let sent_by = object::param_addresses(&org_entry, &ICalendarParameterName::SentBy);
-    if !trust::acts_for(cx.incoming.sender, &organizer, sent_by.first()) || cx.me.is_me(&organizer)
+    let sent_by = cx.trusted_sent_by(&org_entry);
+    if !trust::acts_for(cx.incoming.sender, &organizer, sent_by.as_ref()) || cx.me.is_me(&organizer)
     {
         return Decision::rejected(
             "untrusted_sender",

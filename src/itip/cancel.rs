@@ -28,8 +28,8 @@ pub fn process_cancel(cx: &Context<'_>) -> Decision {
     let Some((organizer, org_entry)) = organizer_of(&inc) else {
         return Decision::rejected("no_organizer", "a CANCEL must name its ORGANIZER");
     };
-    let sent_by = object::param_addresses(&org_entry, &ICalendarParameterName::SentBy);
-    if !trust::acts_for(cx.incoming.sender, &organizer, sent_by.first()) {
+    let sent_by = cx.trusted_sent_by(&org_entry);
+    if !trust::acts_for(cx.incoming.sender, &organizer, sent_by.as_ref()) {
         let code = if cx.me.is_me(&organizer) {
             "organizer_is_me"
         } else {

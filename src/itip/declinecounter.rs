@@ -3,9 +3,7 @@
 //! negotiate), so there is never a pending proposal to mark declined: after the trust check
 //! the message changes nothing.
 
-use super::object;
 use super::{Context, Decision, organizer_of, same_organizer, trust};
-use calcard::icalendar::ICalendarParameterName;
 
 /// DECLINECOUNTER received.
 pub fn process_declinecounter(cx: &Context<'_>) -> Decision {
@@ -13,8 +11,8 @@ pub fn process_declinecounter(cx: &Context<'_>) -> Decision {
     let Some((organizer, org_entry)) = organizer_of(&inc) else {
         return Decision::rejected("no_organizer", "a DECLINECOUNTER must name its ORGANIZER");
     };
-    let sent_by = object::param_addresses(&org_entry, &ICalendarParameterName::SentBy);
-    if !trust::acts_for(cx.incoming.sender, &organizer, sent_by.first()) {
+    let sent_by = cx.trusted_sent_by(&org_entry);
+    if !trust::acts_for(cx.incoming.sender, &organizer, sent_by.as_ref()) {
         return Decision::rejected(
             "untrusted_sender",
             format!(

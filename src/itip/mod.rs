@@ -36,6 +36,7 @@ pub mod vcal;
 use crate::calendar::{CalAddress, ComponentKind, ICalendar, Method, PartStat, SchedulingView};
 use crate::mail::SenderFacts;
 use crate::policy::PolicyAnswer;
+use calcard::icalendar::ICalendarParameterName;
 use chrono::{DateTime, Utc};
 use object::{Doc, Zones};
 use serde::{Deserialize, Serialize};
@@ -257,6 +258,24 @@ impl Context<'_> {
         let mut sources = vec![self.incoming.ical];
         sources.extend(self.stored);
         Zones::new(sources)
+    }
+
+    /// The SENT-BY of the incoming ORGANIZER `entry` that may speak for the organiser. The
+    /// message writes its own SENT-BY, so for an object this mailbox already stores it is
+    /// believed only when the stored ORGANIZER names the same SENT-BY: otherwise anyone could
+    /// cancel or change a booking by naming themselves the organiser's assistant. A first
+    /// REQUEST has nothing to take over, and its SENT-BY is believed (checklist #72).
+    fn trusted_sent_by(&self, entry: &calcard::icalendar::ICalendarEntry) -> Option<CalAddress> {
+        let claimed = object::param_addresses(entry, &ICalendarParameterName::SentBy)
+            .into_iter()
+            .next()?;
+        let Some(stored) = self.stored_doc() else {
+            return Some(claimed);
+        };
+        let (_, stored_entry) = organizer_of(&stored)?;
+        object::param_addresses(&stored_entry, &ICalendarParameterName::SentBy)
+            .contains(&claimed)
+            .then_some(claimed)
     }
 
     /// The From address of the message.

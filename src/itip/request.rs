@@ -78,9 +78,9 @@ pub fn process_request(cx: &Context<'_>) -> Decision {
         };
         return Decision::nothing("not_invited", text);
     };
-    let sent_by = object::param_addresses(&org_entry, &ICalendarParameterName::SentBy);
+    let sent_by = cx.trusted_sent_by(&org_entry);
     let stored = cx.stored_doc();
-    if !trust::acts_for(cx.incoming.sender, &organizer, sent_by.first())
+    if !trust::acts_for(cx.incoming.sender, &organizer, sent_by.as_ref())
         && !delegated_to_me(cx, &inc, stored.as_ref(), &me)
     {
         return Decision::rejected(

@@ -90,7 +90,9 @@ fn classify(e: lettre::transport::smtp::Error) -> SendFailure {
     if e.is_permanent() {
         SendFailure::Permanent(e.to_string())
     } else {
-        SendFailure::Transient(e.to_string())
+        let text = e.to_string();
+        let hint = crate::tls::hint(&text);
+        SendFailure::Transient(format!("{text}{hint}"))
     }
 }
 

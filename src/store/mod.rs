@@ -122,6 +122,7 @@ pub mod exchange;
 pub mod lock;
 pub mod migrate;
 mod oauth;
+mod rate;
 mod records;
 pub mod verify;
 
