@@ -78,6 +78,7 @@ async fn seed(store: &Store, mailbox: &Mailbox, path: &Path, now: chrono::DateTi
             },
             objects,
             replies: Vec::new(),
+            sent: Vec::new(),
             busy: updates,
             checkpoint: None,
         })
@@ -120,6 +121,7 @@ async fn run_case(dir: &Path) -> Vec<String> {
             Some("Room".into()),
         ),
         policy: load_policy(dir),
+        limits: Default::default(),
     };
     let tmp = tempfile::tempdir().expect("temp dir");
     let store = Store::open(tmp.path()).expect("store opens");

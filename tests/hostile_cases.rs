@@ -98,6 +98,7 @@ async fn seed(store: &Store, account: &str, path: &Path) {
             },
             objects,
             replies: Vec::new(),
+            sent: Vec::new(),
             busy: Vec::new(),
             checkpoint: None,
         })

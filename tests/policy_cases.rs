@@ -418,6 +418,7 @@ async fn a_scrubbed_stored_copy_still_orders_and_answers_requests() {
         account: ROOM.to_string(),
         identity: Identity::new(vec![CalAddress::parse(ROOM).expect("an address")], None),
         policy: load_policy(&dir),
+        limits: Default::default(),
     };
     let tmp = tempfile::tempdir().expect("temp dir");
     let store = Store::open(tmp.path()).expect("store opens");
@@ -505,6 +506,7 @@ async fn a_dry_run_over_a_lagging_busy_index_answers_like_the_real_run() {
         account: ROOM.to_string(),
         identity: Identity::new(vec![CalAddress::parse(ROOM).expect("an address")], None),
         policy: Policy::default(),
+        limits: Default::default(),
     };
     let tmp = tempfile::tempdir().expect("temp dir");
     let store = Store::open(tmp.path()).expect("store opens");
@@ -525,6 +527,7 @@ async fn a_dry_run_over_a_lagging_busy_index_answers_like_the_real_run() {
             },
             objects: vec![(ROOM.to_string(), StoredObject::new("existing", existing))],
             replies: Vec::new(),
+            sent: Vec::new(),
             busy: Vec::new(),
             checkpoint: None,
         })

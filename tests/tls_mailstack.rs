@@ -21,6 +21,8 @@ fn submission(stack: &MailStack, ca_file: Option<PathBuf>) -> SmtpConfig {
         allow_plaintext: false,
         retry_initial_secs: 30,
         retry_max_secs: 3600,
+        auth: Default::default(),
+        oauth2: None,
         login: Login {
             username: Some("mallory@example.test".into()),
             password_file: None,
