@@ -303,12 +303,18 @@ fn decide(
             {
                 // Privacy rules for private bookings read the organiser's CLASS, which the
                 // engine does not keep.
-                let new = if mailbox.policy.privacy.private != PrivateBookings::Keep
-                    && matches!(
-                        itip::effective_method(&incoming),
-                        Some(Method::Request | Method::Add)
-                    ) {
+                let books = matches!(
+                    itip::effective_method(&incoming),
+                    Some(Method::Request | Method::Add)
+                );
+                let new = if mailbox.policy.privacy.private != PrivateBookings::Keep && books {
                     privacy::adopt_organizer_class(&new, &ical)
+                } else {
+                    new
+                };
+                // A series accepted beyond the booking window is booked up to its end only.
+                let new = if books {
+                    mark_booked_until(&new, answer.booked_until())
                 } else {
                     new
                 };
@@ -339,6 +345,27 @@ fn decide(
         objects,
         busy,
     })
+}
+
+/// Sets (or, with `None`, removes) [`busy::BOOKED_UNTIL`] on the object's master.
+fn mark_booked_until(ical: &ICalendar, until: Option<DateTime<Utc>>) -> ICalendar {
+    if until.is_none() && busy::booked_until(ical).is_none() {
+        return ical.clone();
+    }
+    let mut doc = Doc::from_ical(ical);
+    if let Some(master) = doc.master() {
+        let comp = &mut doc.nodes[master].comp;
+        comp.entries.retain(|e| {
+            !matches!(&e.name, ICalendarProperty::Other(n) if n.eq_ignore_ascii_case(busy::BOOKED_UNTIL))
+        });
+        if let Some(until) = until {
+            crate::itip::object::set_line(
+                comp,
+                &format!("{}:{}", busy::BOOKED_UNTIL, until.format("%Y%m%dT%H%M%SZ")),
+            );
+        }
+    }
+    doc.to_ical()
 }
 
 /// The stored form of an object: its text scrubbed by the mailbox's privacy rules (the

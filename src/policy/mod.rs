@@ -71,6 +71,10 @@ pub enum PolicyAnswer {
         /// A sentence for the organiser about what the acceptance leaves out ("accepted:
         /// instances after ... are not booked").
         note: Option<String>,
+        /// The end of the booking window when the series reaches beyond it: instances
+        /// starting later are not booked (the pipeline records it on the stored object as
+        /// [`busy::BOOKED_UNTIL`], and the busy index leaves them out).
+        booked_until: Option<DateTime<Utc>>,
     },
     /// Declined, with the reason given to the organiser.
     Decline {
@@ -125,6 +129,15 @@ impl PolicyAnswer {
             reason: reason.into(),
             status: status.to_string(),
             counter: None,
+        }
+    }
+
+    /// Until when a series accepted beyond the booking window is booked (see
+    /// `AcceptExcept::booked_until`).
+    pub fn booked_until(&self) -> Option<DateTime<Utc>> {
+        match self {
+            PolicyAnswer::AcceptExcept { booked_until, .. } => *booked_until,
+            _ => None,
         }
     }
 
@@ -490,7 +503,10 @@ impl Policy {
             Ok(instances) => instances,
             Err(declined) => return Ok(declined),
         };
-        let note = rules::truncation(self, request.ical, now);
+        let (note, booked_until) = match rules::truncation(self, request.ical, now) {
+            Some((note, until)) => (Some(note), Some(until)),
+            None => (None, None),
+        };
         Ok(
             match rules::conflicts(self, &instances, busy, now, request.organizer_of)? {
                 rules::Conflicts::Decline(declined) => declined,
@@ -498,10 +514,13 @@ impl Policy {
                 rules::Conflicts::None => PolicyAnswer::AcceptExcept {
                     declined: Vec::new(),
                     note,
+                    booked_until,
                 },
-                rules::Conflicts::Instances(declined) => {
-                    PolicyAnswer::AcceptExcept { declined, note }
-                }
+                rules::Conflicts::Instances(declined) => PolicyAnswer::AcceptExcept {
+                    declined,
+                    note,
+                    booked_until,
+                },
             },
         )
     }
