@@ -388,6 +388,8 @@ pub struct Policy {
     pub request_out_of_policy: Vec<String>,
     /// The persons who decide held requests (ResourceDelegates with
     /// ForwardRequestsToDelegates): each is sent a notice with the request attached.
+    /// Checked when the configuration loads: each must be an e-mail address.
+    #[serde(deserialize_with = "addresses")]
     pub delegates: Vec<String>,
     /// Whether a decline for a conflict names the conflicting booking's organiser
     /// (OrganizerInfo; default false, as that tells one organiser about another's meeting).
@@ -430,6 +432,24 @@ impl Default for Policy {
             privacy: privacy::Privacy::default(),
         }
     }
+}
+
+/// Reads a list of e-mail addresses, refusing anything else with the entry named.
+fn addresses<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
+    let list = Vec::<String>::deserialize(de)?;
+    for entry in &list {
+        let whole = CalAddress::parse(entry).is_some_and(|a| {
+            a.email()
+                .split_once('@')
+                .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
+        });
+        if !whole {
+            return Err(serde::de::Error::custom(format!(
+                "delegates: {entry:?} is not an e-mail address (write it as \"name@example.org\")"
+            )));
+        }
+    }
+    Ok(list)
 }
 
 /// Looks up the ORGANIZER of a stored booking by its UID (for `organizer_info`).
