@@ -335,7 +335,7 @@ fn decide(
         .map(|(uid, ical)| {
             (
                 mailbox.account.clone(),
-                stored_object(uid, &ical, privacy, now),
+                stored_object(uid, &ical, privacy, me, now),
             )
         })
         .collect();
@@ -371,14 +371,21 @@ fn mark_booked_until(ical: &ICalendar, until: Option<DateTime<Utc>>) -> ICalenda
 /// The stored form of an object: its text scrubbed by the mailbox's privacy rules (the
 /// original beside it when they keep it), the ordering keys per instance and, when the
 /// whole object is cancelled, its tombstone (see [`StoredObject`]). Scrubbing keeps every
-/// ordering key, so the keys are read from the original.
+/// ordering key, so the keys are read from the original. An object the mailbox organises
+/// itself is never scrubbed: the organiser side answers REFRESH and COUNTER from its stored
+/// copy, and those messages must carry the whole event (RFC 5546 §3.2.2 wants SUMMARY).
 fn stored_object(
     uid: String,
     ical: &ICalendar,
     privacy: &privacy::Privacy,
+    me: &[calendar::CalAddress],
     now: DateTime<Utc>,
 ) -> StoredObject {
-    let mut object = if privacy.is_active() {
+    let own = SchedulingView::new(ical)
+        .ok()
+        .and_then(|view| view.main().organizer.clone())
+        .is_some_and(|organizer| me.contains(&organizer));
+    let mut object = if privacy.is_active() && !own {
         let mut object = StoredObject::new(uid, calendar::write(&privacy::scrub(ical, privacy)));
         if privacy.keep_original {
             object.original = Some(calendar::write(ical));
