@@ -283,7 +283,16 @@ fn decide(
                     }
                 }
             }
-            if let PolicyAnswer::Held { reason, .. } = &answer
+            // A request answered TENTATIVE for a person (held for a delegate, or automation
+            // `tentative`) is brought to the delegates' attention once, when decided.
+            let held = match &answer {
+                PolicyAnswer::Held { reason, .. } => Some(reason.as_str()),
+                PolicyAnswer::Tentative => Some(
+                    "tentative: this resource answers requests in policy TENTATIVE for a person to confirm",
+                ),
+                _ => None,
+            };
+            if let Some(reason) = held
                 && report.result.outcome != Outcome::Error
                 && report.result.reason.starts_with(answer.code())
                 && let Some(new) = &decision.store

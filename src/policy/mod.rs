@@ -386,8 +386,9 @@ pub struct Policy {
     /// Organisers whose out-of-policy requests are held TENTATIVE for a delegate instead of
     /// declined (RequestOutOfPolicy).
     pub request_out_of_policy: Vec<String>,
-    /// The persons who decide held requests (ResourceDelegates with
-    /// ForwardRequestsToDelegates): each is sent a notice with the request attached.
+    /// The persons who decide held requests and those answered TENTATIVE under automation
+    /// `tentative` (ResourceDelegates with ForwardRequestsToDelegates): each is sent a
+    /// notice with the request attached.
     /// Checked when the configuration loads: each must be an e-mail address.
     #[serde(deserialize_with = "addresses")]
     pub delegates: Vec<String>,
@@ -755,6 +756,7 @@ impl Policy {
             ));
         }
         let holds = !self.all_book_in_policy && request.is_some()
+            || self.automation == Automation::Tentative
             || self.all_request_out_of_policy
             || !self.request_out_of_policy.is_empty();
         if holds {
