@@ -22,8 +22,9 @@
 //! - [`itip`]: the sans-IO engine, one module per method. State, the incoming object, who we are,
 //!   the policy's answer and `now` go in; the new stored object, the replies and the outcome come out.
 //! - [`policy`]: the resource rules (automation, conflicts over the busy index, booking window,
-//!   durations, working hours, series thresholds, who may book) that answer accept, tentative or
-//!   decline, with the reason given to the organiser.
+//!   durations, working hours, series thresholds, who may book, organiser classes) that answer
+//!   accept, tentative, held for a delegate or decline, with the reason given to the organiser;
+//!   `policy::privacy::scrub` decides what the stored and shown copy of a booking keeps.
 //! - [`store`]: the only module that touches sled: objects, the busy index, the ledger of processed
 //!   messages, the outbox, dead letters and IMAP checkpoints, changed in one transaction per message.
 //! - [`imap`]: the async-imap session over rustls: login, select, IDLE, fetch by UID in batches,

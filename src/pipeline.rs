@@ -397,7 +397,16 @@ fn decide(
                     }
                 }
             }
-            if let PolicyAnswer::Held { reason, .. } = &answer
+            // A request answered TENTATIVE for a person (held for a delegate, or automation
+            // `tentative`) is brought to the delegates' attention once, when decided.
+            let held = match &answer {
+                PolicyAnswer::Held { reason, .. } => Some(reason.as_str()),
+                PolicyAnswer::Tentative => Some(
+                    "tentative: this resource answers requests in policy TENTATIVE for a person to confirm",
+                ),
+                _ => None,
+            };
+            if let Some(reason) = held
                 && report.result.outcome != Outcome::Error
                 && report.result.reason.starts_with(answer.code())
                 && let Some(new) = &decision.store
@@ -417,12 +426,18 @@ fn decide(
                 if let Some(new) = decision.store {
                     // Privacy rules for private bookings read the organiser's CLASS, which the
                     // engine does not keep.
-                    let new = if mailbox.policy.privacy.private != PrivateBookings::Keep
-                        && matches!(
-                            itip::effective_method(&incoming),
-                            Some(Method::Request | Method::Add)
-                        ) {
+                    let books = matches!(
+                        itip::effective_method(&incoming),
+                        Some(Method::Request | Method::Add)
+                    );
+                    let new = if mailbox.policy.privacy.private != PrivateBookings::Keep && books {
                         privacy::adopt_organizer_class(&new, &ical)
+                    } else {
+                        new
+                    };
+                    // A series accepted beyond the booking window is booked up to its end only.
+                    let new = if books {
+                        mark_booked_until(&new, answer.booked_until())
                     } else {
                         new
                     };
@@ -444,7 +459,7 @@ fn decide(
         .map(|(uid, ical)| {
             (
                 mailbox.account.clone(),
-                stored_object(uid, &ical, privacy, now),
+                stored_object(uid, &ical, privacy, me, now),
             )
         })
         .collect();
@@ -636,17 +651,45 @@ fn throttle(
     Ok(Throttle::Pass(subjects))
 }
 
+/// Sets (or, with `None`, removes) [`busy::BOOKED_UNTIL`] on the object's master.
+fn mark_booked_until(ical: &ICalendar, until: Option<DateTime<Utc>>) -> ICalendar {
+    if until.is_none() && busy::booked_until(ical).is_none() {
+        return ical.clone();
+    }
+    let mut doc = Doc::from_ical(ical);
+    if let Some(master) = doc.master() {
+        let comp = &mut doc.nodes[master].comp;
+        comp.entries.retain(|e| {
+            !matches!(&e.name, ICalendarProperty::Other(n) if n.eq_ignore_ascii_case(busy::BOOKED_UNTIL))
+        });
+        if let Some(until) = until {
+            crate::itip::object::set_line(
+                comp,
+                &format!("{}:{}", busy::BOOKED_UNTIL, until.format("%Y%m%dT%H%M%SZ")),
+            );
+        }
+    }
+    doc.to_ical()
+}
+
 /// The stored form of an object: its text scrubbed by the mailbox's privacy rules (the
 /// original beside it when they keep it), the ordering keys per instance and, when the
 /// whole object is cancelled, its tombstone (see [`StoredObject`]). Scrubbing keeps every
-/// ordering key, so the keys are read from the original.
+/// ordering key, so the keys are read from the original. An object the mailbox organises
+/// itself is never scrubbed: the organiser side answers REFRESH and COUNTER from its stored
+/// copy, and those messages must carry the whole event (RFC 5546 §3.2.2 wants SUMMARY).
 fn stored_object(
     uid: String,
     ical: &ICalendar,
     privacy: &privacy::Privacy,
+    me: &[calendar::CalAddress],
     now: DateTime<Utc>,
 ) -> StoredObject {
-    let mut object = if privacy.is_active() {
+    let own = SchedulingView::new(ical)
+        .ok()
+        .and_then(|view| view.main().organizer.clone())
+        .is_some_and(|organizer| me.contains(&organizer));
+    let mut object = if privacy.is_active() && !own {
         let mut object = StoredObject::new(uid, calendar::write(&privacy::scrub(ical, privacy)));
         if privacy.keep_original {
             object.original = Some(calendar::write(ical));

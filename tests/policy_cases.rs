@@ -596,6 +596,22 @@ fn an_unknown_policy_key_is_refused() {
 }
 
 #[test]
+fn a_delegate_that_is_not_an_address_is_refused() {
+    let parsed = config::Config::builder()
+        .add_source(config::File::from_str(
+            "delegates = [\"facilities\"]\n",
+            config::FileFormat::Toml,
+        ))
+        .build()
+        .and_then(|c| c.try_deserialize::<Policy>());
+    let error = parsed.expect_err("a bare name is an error").to_string();
+    assert!(
+        error.contains("\"facilities\" is not an e-mail address"),
+        "{error}"
+    );
+}
+
+#[test]
 fn working_hours_in_an_unknown_zone_are_refused() {
     let parsed = config::Config::builder()
         .add_source(config::File::from_str(

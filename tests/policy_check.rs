@@ -49,3 +49,61 @@ fn check_refuses_a_configuration_that_does_not_load() {
         .expect("imipd runs");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Runs imipd with `args`, returning its exit code and standard output.
+fn imipd(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_imipd"))
+        .args(args)
+        .output()
+        .expect("imipd runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn show_prints_the_scrubbed_copy_and_the_kept_original_on_request() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/policy");
+    let config = data.join("privacy-cli/imipd.toml");
+    let request = data.join("privacy-keeps-the-original-when-configured/request.ics");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let store = tmp.path().join("store");
+    let (code, text) = imipd(&[
+        "process".as_ref(),
+        "--store".as_ref(),
+        store.as_os_str(),
+        "--mailbox".as_ref(),
+        "room@corp.test".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--now".as_ref(),
+        "2027-01-04T08:00:00Z".as_ref(),
+        request.as_os_str(),
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("\"outcome\":\"added\""), "{text}");
+    let show = |original: bool| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "show".as_ref(),
+            "--store".as_ref(),
+            store.as_os_str(),
+            "--format".as_ref(),
+            "ics".as_ref(),
+        ];
+        if original {
+            args.push("--original".as_ref());
+        }
+        let (code, text) = imipd(&args);
+        assert_eq!(code, Some(0), "{text}");
+        text.replace("\r\n ", "")
+    };
+    let scrubbed = show(false);
+    assert!(scrubbed.contains("SUMMARY:Alice Example"), "{scrubbed}");
+    assert!(!scrubbed.contains("Merger talks"), "{scrubbed}");
+    assert!(!scrubbed.contains("555-0100"), "{scrubbed}");
+    let original = show(true);
+    assert!(original.contains("SUMMARY:Merger talks"), "{original}");
+    assert!(original.contains("Dial-in 555-0100"), "{original}");
+    assert!(original.contains("PARTSTAT=ACCEPTED"), "{original}");
+}

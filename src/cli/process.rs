@@ -162,6 +162,18 @@ pub fn part_json(file: &str, message_id: Option<&str>, part: &PartReport, number
     if numbered {
         value["part"] = json!(part.result.part);
     }
+    // Notices to a resource's delegates (a request held for them), only when there are any.
+    if !part.notices.is_empty() {
+        value["notices"] = json!(
+            part.notices
+                .iter()
+                .map(|n| json!({
+                    "to": n.envelope_to,
+                    "message": String::from_utf8_lossy(&n.bytes),
+                }))
+                .collect::<Vec<_>>()
+        );
+    }
     value
 }
 
@@ -172,6 +184,7 @@ fn already_processed(mut parts: Vec<PartReport>) -> Vec<PartReport> {
         part.result.reason =
             "duplicate: this message was already processed (found in the ledger)".into();
         part.replies.clear();
+        part.notices.clear();
     }
     parts
 }

@@ -37,6 +37,28 @@ pub fn occurrences(
     recur::expand(ical, from, to, &Limits::default())
 }
 
+/// The property on a stored series' master that marks until when it is booked: a series
+/// accepted although it reaches beyond the booking window (the scheduling horizon not
+/// enforced) books only its instances starting up to this UTC time, as its REPLY told the
+/// organiser. Privacy scrubbing keeps it (an `X-IMIPD-` property).
+pub const BOOKED_UNTIL: &str = "X-IMIPD-BOOKED-UNTIL";
+
+/// The [`BOOKED_UNTIL`] time of an object's master, if set.
+pub fn booked_until(ical: &ICalendar) -> Option<DateTime<Utc>> {
+    ical.components
+        .iter()
+        .filter(|c| c.property(&ICalendarProperty::RecurrenceId).is_none())
+        .find_map(|c| {
+            c.entries
+                .iter()
+                .find(|e| matches!(&e.name, ICalendarProperty::Other(n) if n.eq_ignore_ascii_case(BOOKED_UNTIL)))
+        })
+        .and_then(|e| e.values.first())
+        .and_then(|v| v.as_text())
+        .and_then(|t| chrono::NaiveDateTime::parse_from_str(t.trim(), "%Y%m%dT%H%M%SZ").ok())
+        .map(|t| t.and_utc())
+}
+
 /// Whether `me` (any of the mailbox's addresses) declined the component the occurrence
 /// comes from.
 fn declined_by(ical: &ICalendar, occurrence: &Occurrence, me: &[CalAddress]) -> bool {
@@ -56,7 +78,8 @@ fn declined_by(ical: &ICalendar, occurrence: &Occurrence, me: &[CalAddress]) -> 
 }
 
 /// The intervals `ical` occupies for the mailbox whose addresses are `me` in `[from, to)`:
-/// cancelled instances, transparent ones and those `me` declined are free. Floating times
+/// cancelled instances, transparent ones, those `me` declined and those starting after the
+/// object's [`BOOKED_UNTIL`] are free. Floating times
 /// are read as UTC. An object whose recurrence cannot be expanded occupies nothing (the
 /// engine refuses such objects on arrival; one stored before is not allowed to block the
 /// resource forever).
@@ -69,9 +92,11 @@ pub fn intervals(
     let Ok(found) = occurrences(ical, from, to) else {
         return Vec::new();
     };
+    let until = booked_until(ical);
     found
         .iter()
         .filter(|o| !o.cancelled && !o.transparent && !declined_by(ical, o, me))
+        .filter(|o| until.is_none_or(|until| o.start_utc <= until))
         .map(|o| {
             let start = o.start_utc.timestamp();
             BusyInterval {

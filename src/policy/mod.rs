@@ -71,6 +71,10 @@ pub enum PolicyAnswer {
         /// A sentence for the organiser about what the acceptance leaves out ("accepted:
         /// instances after ... are not booked").
         note: Option<String>,
+        /// The end of the booking window when the series reaches beyond it: instances
+        /// starting later are not booked (the pipeline records it on the stored object as
+        /// [`busy::BOOKED_UNTIL`], and the busy index leaves them out).
+        booked_until: Option<DateTime<Utc>>,
     },
     /// Declined, with the reason given to the organiser.
     Decline {
@@ -125,6 +129,15 @@ impl PolicyAnswer {
             reason: reason.into(),
             status: status.to_string(),
             counter: None,
+        }
+    }
+
+    /// Until when a series accepted beyond the booking window is booked (see
+    /// `AcceptExcept::booked_until`).
+    pub fn booked_until(&self) -> Option<DateTime<Utc>> {
+        match self {
+            PolicyAnswer::AcceptExcept { booked_until, .. } => *booked_until,
+            _ => None,
         }
     }
 
@@ -373,8 +386,11 @@ pub struct Policy {
     /// Organisers whose out-of-policy requests are held TENTATIVE for a delegate instead of
     /// declined (RequestOutOfPolicy).
     pub request_out_of_policy: Vec<String>,
-    /// The persons who decide held requests (ResourceDelegates with
-    /// ForwardRequestsToDelegates): each is sent a notice with the request attached.
+    /// The persons who decide held requests and those answered TENTATIVE under automation
+    /// `tentative` (ResourceDelegates with ForwardRequestsToDelegates): each is sent a
+    /// notice with the request attached.
+    /// Checked when the configuration loads: each must be an e-mail address.
+    #[serde(deserialize_with = "addresses")]
     pub delegates: Vec<String>,
     /// Whether a decline for a conflict names the conflicting booking's organiser
     /// (OrganizerInfo; default false, as that tells one organiser about another's meeting).
@@ -417,6 +433,24 @@ impl Default for Policy {
             privacy: privacy::Privacy::default(),
         }
     }
+}
+
+/// Reads a list of e-mail addresses, refusing anything else with the entry named.
+fn addresses<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
+    let list = Vec::<String>::deserialize(de)?;
+    for entry in &list {
+        let whole = CalAddress::parse(entry).is_some_and(|a| {
+            a.email()
+                .split_once('@')
+                .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
+        });
+        if !whole {
+            return Err(serde::de::Error::custom(format!(
+                "delegates: {entry:?} is not an e-mail address (write it as \"name@example.org\")"
+            )));
+        }
+    }
+    Ok(list)
 }
 
 /// Looks up the ORGANIZER of a stored booking by its UID (for `organizer_info`).
@@ -490,7 +524,10 @@ impl Policy {
             Ok(instances) => instances,
             Err(declined) => return Ok(declined),
         };
-        let note = rules::truncation(self, request.ical, now);
+        let (note, booked_until) = match rules::truncation(self, request.ical, now) {
+            Some((note, until)) => (Some(note), Some(until)),
+            None => (None, None),
+        };
         Ok(
             match rules::conflicts(self, &instances, busy, now, request.organizer_of)? {
                 rules::Conflicts::Decline(declined) => declined,
@@ -498,10 +535,13 @@ impl Policy {
                 rules::Conflicts::None => PolicyAnswer::AcceptExcept {
                     declined: Vec::new(),
                     note,
+                    booked_until,
                 },
-                rules::Conflicts::Instances(declined) => {
-                    PolicyAnswer::AcceptExcept { declined, note }
-                }
+                rules::Conflicts::Instances(declined) => PolicyAnswer::AcceptExcept {
+                    declined,
+                    note,
+                    booked_until,
+                },
             },
         )
     }
@@ -716,6 +756,7 @@ impl Policy {
             ));
         }
         let holds = !self.all_book_in_policy && request.is_some()
+            || self.automation == Automation::Tentative
             || self.all_request_out_of_policy
             || !self.request_out_of_policy.is_empty();
         if holds {

@@ -247,12 +247,13 @@ pub fn time(
 
 /// The note for a series accepted although it reaches beyond the booking window (the
 /// scheduling horizon not enforced): "accepted: instances after Sat 3 Jul 2027 lie beyond
-/// the 180-day booking window and are not booked". `None` when nothing lies beyond.
+/// the 180-day booking window and are not booked", with the window's end. `None` when
+/// nothing lies beyond.
 pub fn truncation(
     policy: &Policy,
     ical: &crate::calendar::ICalendar,
     now: DateTime<Utc>,
-) -> Option<String> {
+) -> Option<(String, DateTime<Utc>)> {
     if policy.booking_window_days == 0 || policy.enforce_scheduling_horizon {
         return None;
     }
@@ -266,11 +267,14 @@ pub fn truncation(
         .as_ref()
         .map_or(chrono_tz::UTC, |h| h.time_zone);
     let last_day = zone.from_utc_datetime(&window_end.naive_utc());
-    Some(format!(
-        "accepted: instances after {} lie beyond the {}-day booking window and are not booked (the first one not booked is {})",
-        last_day.format("%a %-d %b %Y"),
-        policy.booking_window_days,
-        describe(first, policy.working_hours.as_ref())
+    Some((
+        format!(
+            "accepted: instances after {} lie beyond the {}-day booking window and are not booked (the first one not booked is {})",
+            last_day.format("%a %-d %b %Y"),
+            policy.booking_window_days,
+            describe(first, policy.working_hours.as_ref())
+        ),
+        window_end,
     ))
 }
 
