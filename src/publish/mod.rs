@@ -433,7 +433,10 @@ pub fn page_window(
 /// The hCalendar page of `bookings` for `[from, to)`, grouped per day in the publication's
 /// zone. Each booking is an hCalendar `vevent` whose `dtstart`/`dtend` carry the local time
 /// with its UTC offset (`2027-01-05T10:00:00+01:00`), or the date for all-day bookings (the
-/// end date inclusive, as hCalendar reads it).
+/// end date inclusive, as hCalendar reads it). Every element also carries the
+/// microformats2 class (`h-event`, `p-name`, `dt-start`, `u-uid`, ...), as the microformats
+/// wiki recommends for publishers, so both classic hCalendar and mf2 parsers read it
+/// (mf2 parsers' hCalendar back-compatibility does not read `uid`).
 pub fn page(
     bookings: &[Booking],
     publication: &Publication,
@@ -517,23 +520,23 @@ pub fn page(
             )
         };
         out.push_str(&format!(
-            "<li class=\"vevent{}\">\n  <time class=\"dtstart\" datetime=\"{}\">{}</time>",
+            "<li class=\"vevent h-event{}\">\n  <time class=\"dtstart dt-start\" datetime=\"{}\">{}</time>",
             if booking.tentative { " tentative" } else { "" },
             html(&start_attr),
             html(&start_text)
         ));
         out.push_str(&format!(
-            "–<time class=\"dtend\" datetime=\"{}\">{}</time>\n",
+            "–<time class=\"dtend dt-end\" datetime=\"{}\">{}</time>\n",
             html(&end_attr),
             html(&end_text)
         ));
         out.push_str(&format!(
-            "  <span class=\"summary\">{}</span>\n",
+            "  <span class=\"summary p-name\">{}</span>\n",
             html(&booking.summary)
         ));
         if let Some(location) = &booking.location {
             out.push_str(&format!(
-                "  <span class=\"location\">{}</span>\n",
+                "  <span class=\"location p-location\">{}</span>\n",
                 html(location)
             ));
         }
@@ -541,7 +544,7 @@ pub fn page(
             out.push_str("  <span class=\"status\">TENTATIVE</span>\n");
         }
         out.push_str(&format!(
-            "  <data class=\"uid\" value=\"{0}\"></data>\n</li>\n",
+            "  <data class=\"uid u-uid\" value=\"{0}\"></data>\n</li>\n",
             html(&booking.uid)
         ));
     }
