@@ -708,3 +708,83 @@ pub fn etag(body: &[u8]) -> String {
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("\"{hex}\"")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().expect("an RFC 3339 time")
+    }
+
+    #[test]
+    fn freebusy_range_defaults_to_six_weeks_from_now() {
+        let now = at("2027-01-04T08:30:15.5Z");
+        let (from, to) = freebusy_range(None, None, now, 0, 365).expect("a range");
+        assert_eq!(from, at("2027-01-04T08:30:15Z"));
+        assert_eq!(to, from + Duration::days(DEFAULT_FREEBUSY_DAYS));
+    }
+
+    #[test]
+    fn freebusy_range_is_cut_to_the_maximum_and_the_horizon() {
+        let now = at("2027-01-04T00:00:00Z");
+        let far = Some(at("2028-01-01T00:00:00Z"));
+        let (from, to) = freebusy_range(Some(now), far, now, 0, 365).expect("a range");
+        assert_eq!((from, to), (now, now + Duration::days(MAX_FREEBUSY_DAYS)));
+        let horizon = at("2027-01-20T00:00:00Z");
+        let (_, to) =
+            freebusy_range(Some(now), far, now, horizon.timestamp(), 365).expect("a range");
+        assert_eq!(to, horizon, "no answer beyond what the index knows");
+    }
+
+    #[test]
+    fn freebusy_range_in_the_past_or_backwards_is_refused() {
+        let now = at("2027-01-04T00:00:00Z");
+        let old = freebusy_range(
+            Some(at("2026-01-01T00:00:00Z")),
+            Some(at("2026-01-02T00:00:00Z")),
+            now,
+            0,
+            365,
+        );
+        assert_eq!(old, Err(RangeError::Empty));
+        let backwards = freebusy_range(Some(now), Some(now - Duration::hours(1)), now, 0, 365);
+        assert_eq!(backwards, Err(RangeError::Empty));
+        let (from, _) =
+            freebusy_range(Some(at("2026-12-01T00:00:00Z")), None, now, 0, 365).expect("a range");
+        assert_eq!(from, now - LOOKBACK, "the index keeps one day back");
+    }
+
+    #[test]
+    fn only_rfc5545_utc_times_are_read() {
+        assert_eq!(
+            parse_utc("20270104T090000Z"),
+            Ok(at("2027-01-04T09:00:00Z"))
+        );
+        for bad in [
+            "20270104T090000",
+            "2027-01-04T09:00:00Z",
+            "20270104",
+            "tomorrow",
+        ] {
+            assert!(parse_utc(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn published_uids_are_stable_per_mailbox_and_hide_the_original() {
+        let a = published_uid("Room@corp.test", "abc@google.com");
+        assert_eq!(a, published_uid("room@corp.test", "abc@google.com"));
+        assert_ne!(a, published_uid("other@corp.test", "abc@google.com"));
+        assert!(!a.contains("google"), "{a}");
+    }
+
+    #[test]
+    fn touching_periods_are_written_as_one() {
+        let lines = freebusy_lines(&[(1_800_000_000, 1_800_003_600)]);
+        assert_eq!(
+            lines,
+            "FREEBUSY;FBTYPE=BUSY:20270115T080000Z/20270115T090000Z\r\n"
+        );
+    }
+}
