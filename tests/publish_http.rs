@@ -667,3 +667,67 @@ async fn the_daemon_publishes_a_booking_to_real_clients_and_answers_freebusy_by_
     }
     assert!(status.success(), "the daemon stops cleanly: {status}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_takes_the_new_publish_keys() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store opens");
+    seed(&store, "room@corp.test", Utc::now()).await;
+    let mut config = test_config();
+    let socket = publish::http::bind("127.0.0.1:0".parse().expect("an address"))
+        .await
+        .expect("bind");
+    let address = socket.local_addr().expect("local address");
+    let server = publish::http::Server::new(store, &config.mailboxes);
+    tokio::spawn(publish::http::serve(
+        socket,
+        server.clone(),
+        tokio_util::sync::CancellationToken::new(),
+    ));
+    let feed = "/calendars/room@corp.test/calendar.ics";
+    assert_eq!(
+        get(address, &format!("{feed}?token={TOKEN}"), &[])
+            .await
+            .status,
+        200
+    );
+    let rotated = "rotated-token-0123456789abcdef";
+    config.mailboxes[0].publish_token = Some(rotated.to_string());
+    server.update(&config.mailboxes);
+    assert_eq!(
+        get(address, &format!("{feed}?token={TOKEN}"), &[])
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        get(address, &format!("{feed}?token={rotated}"), &[])
+            .await
+            .status,
+        200
+    );
+}
+
+#[test]
+fn a_taken_http_port_stops_the_daemon_at_start_with_a_reason() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let port = taken.local_addr().expect("local address").port();
+    let mut text = data("publish/imipd.toml");
+    text.push_str(&format!("\n[http]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let config = dir.path().join("imipd.toml");
+    std::fs::write(&config, text).expect("write the config");
+    let output = Command::new(env!("CARGO_BIN_EXE_imipd"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("UNUSED", "x")
+        .output()
+        .expect("run the daemon");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen for HTTP on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    drop(taken);
+}
