@@ -731,3 +731,55 @@ fn a_taken_http_port_stops_the_daemon_at_start_with_a_reason() {
     );
     drop(taken);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn show_prints_the_published_page_offline() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let now = Utc::now();
+    {
+        let store = Store::open(dir.path()).expect("store opens");
+        seed(&store, "room@corp.test", now).await;
+    }
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/publish/imipd.toml");
+    let output = Command::new(env!("CARGO_BIN_EXE_imipd"))
+        .args([
+            "show",
+            "--format",
+            "html",
+            "--mailbox",
+            "room@corp.test",
+            "--store",
+        ])
+        .arg(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("run imipd show");
+    let page = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(page.matches("class=\"vevent h-event").count(), 6, "{page}");
+    assert!(page.contains("(Europe/Berlin)"), "{page}");
+    assert!(
+        !page.contains("Personnel matter"),
+        "the mailbox's privacy rules apply: {page}"
+    );
+    let everything = Command::new(env!("CARGO_BIN_EXE_imipd"))
+        .args(["show", "--format", "html", "--store"])
+        .arg(dir.path())
+        .output()
+        .expect("run imipd show");
+    let page = String::from_utf8_lossy(&everything.stdout);
+    assert!(page.contains("Budget review"), "{page}");
+    assert!(
+        !page.contains("Personnel matter"),
+        "a private meeting stays busy even offline: {page}"
+    );
+    assert!(
+        page.contains("(UTC)"),
+        "without --config the page is in UTC: {page}"
+    );
+}
