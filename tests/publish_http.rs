@@ -175,6 +175,11 @@ async fn each_privacy_level_publishes_only_what_it_allows() {
     let text = feed_of(&summary_level);
     assert!(text.contains("METHOD:PUBLISH"), "{text}");
     assert!(text.contains("X-WR-TIMEZONE:Europe/Berlin"), "{text}");
+    assert!(text.contains("NAME:Room & Co"), "{text}");
+    assert!(
+        text.contains("REFRESH-INTERVAL;VALUE=DURATION:PT15M"),
+        "{text}"
+    );
     let found = events(&text);
     assert_eq!(
         found.len(),

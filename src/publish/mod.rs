@@ -175,7 +175,8 @@ pub fn objects(
     Ok(out)
 }
 
-/// The feed: every published object in one `METHOD:PUBLISH` VCALENDAR, time zones once.
+/// The feed: every published object in one `METHOD:PUBLISH` VCALENDAR, time zones once, with
+/// its name and the poll interval subscribers should use (15 minutes).
 pub fn feed(objects: &[ICalendar], publication: &Publication) -> ICalendar {
     let mut feed = Doc {
         root: [
@@ -184,10 +185,17 @@ pub fn feed(objects: &[ICalendar], publication: &Publication) -> ICalendar {
             "CALSCALE:GREGORIAN".to_string(),
             "METHOD:PUBLISH".to_string(),
             format!(
+                "NAME:{}",
+                crate::itip::build::escape_text(&publication.title())
+            ),
+            format!(
                 "X-WR-CALNAME:{}",
                 crate::itip::build::escape_text(&publication.title())
             ),
             format!("X-WR-TIMEZONE:{}", publication.time_zone),
+            // How often subscribers should poll (RFC 7986 §5.7, and Outlook's name for it).
+            "REFRESH-INTERVAL;VALUE=DURATION:PT15M".to_string(),
+            "X-PUBLISHED-TTL:PT15M".to_string(),
         ]
         .iter()
         .filter_map(|l| object::line(l))
