@@ -710,6 +710,42 @@ DTSTART:{start}\r\nDTEND:{end}\r\n{lines}END:VFREEBUSY\r\nEND:VCALENDAR\r\n",
     )
 }
 
+/// How many free/busy answers by mail one requester gets from one mailbox per hour.
+pub const FREEBUSY_ANSWERS_PER_HOUR: usize = 20;
+/// How many requesters [`RateLimit`] tracks before it forgets the idle ones.
+const RATE_LIMIT_TRACKED: usize = 10_000;
+
+/// A sliding one-hour window of answers per (mailbox, requester): what keeps a VFREEBUSY
+/// REQUEST sent in a loop (or by a prober) from turning a mailbox into a mail cannon. It lives
+/// in memory: a restart forgets it, which at worst allows one more hour's worth.
+#[derive(Debug, Default)]
+pub struct RateLimit {
+    answered: std::collections::HashMap<(String, String), std::collections::VecDeque<i64>>,
+}
+
+impl RateLimit {
+    /// Whether `requester` may get one more answer from `mailbox` at `now` (Unix seconds);
+    /// counts it when it may.
+    pub fn allow(&mut self, mailbox: &str, requester: &str, now: i64) -> bool {
+        if self.answered.len() >= RATE_LIMIT_TRACKED {
+            self.answered
+                .retain(|_, times| times.back().is_some_and(|t| *t > now - 3600));
+        }
+        let times = self
+            .answered
+            .entry((mailbox.to_ascii_lowercase(), requester.to_ascii_lowercase()))
+            .or_default();
+        while times.front().is_some_and(|t| *t <= now - 3600) {
+            times.pop_front();
+        }
+        if times.len() >= FREEBUSY_ANSWERS_PER_HOUR {
+            return false;
+        }
+        times.push_back(now);
+        true
+    }
+}
+
 /// The ETag of a representation: a strong validator from its bytes.
 pub fn etag(body: &[u8]) -> String {
     let digest = Sha256::digest(body);
@@ -785,6 +821,19 @@ mod tests {
         assert_eq!(a, published_uid("room@corp.test", "abc@google.com"));
         assert_ne!(a, published_uid("other@corp.test", "abc@google.com"));
         assert!(!a.contains("google"), "{a}");
+    }
+
+    #[test]
+    fn a_requester_gets_a_limited_number_of_answers_per_hour() {
+        let mut limit = RateLimit::default();
+        let t = 1_800_000_000;
+        for _ in 0..FREEBUSY_ANSWERS_PER_HOUR {
+            assert!(limit.allow("room@corp.test", "org@corp.test", t));
+        }
+        assert!(!limit.allow("room@corp.test", "ORG@corp.test", t + 10));
+        assert!(limit.allow("room@corp.test", "other@corp.test", t + 10));
+        assert!(limit.allow("room2@corp.test", "org@corp.test", t + 10));
+        assert!(limit.allow("room@corp.test", "org@corp.test", t + 3600));
     }
 
     #[test]
