@@ -1207,6 +1207,34 @@ password_env = "ROOM1_PASSWORD"
     }
 
     #[test]
+    fn a_short_publish_token_or_an_unknown_zone_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = GOOD.replace("aliases = [", "publish_token = \"short\"\naliases = [");
+        let err = Config::load(&write(dir.path(), &text)).expect_err("short token");
+        assert!(err.to_string().contains("at least 16 characters"), "{err}");
+        let text = GOOD.replace(
+            "aliases = [",
+            "publish_token = \"0123456789abcdef0123\"\npublish_time_zone = \"Mars/Olympus\"\naliases = [",
+        );
+        let err = Config::load(&write(dir.path(), &text)).expect_err("unknown zone");
+        assert!(err.to_string().contains("IANA"), "{err}");
+    }
+
+    #[test]
+    fn the_http_listener_is_off_unless_configured() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::load(&write(dir.path(), GOOD)).expect("valid");
+        assert_eq!(config.http, None);
+        assert_eq!(
+            config.mailboxes[0].publish_details,
+            crate::publish::Details::Busy
+        );
+        let text = format!("{GOOD}\n[http]\nlisten = \"127.0.0.1:8787\"\n");
+        let config = Config::load(&write(dir.path(), &text)).expect("valid");
+        assert_eq!(config.http.map(|h| h.listen.port()), Some(8787));
+    }
+
+    #[test]
     fn the_same_mailbox_twice_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let start = GOOD.find("[[mailbox]]").expect("mailbox section");

@@ -893,8 +893,38 @@ fn freebusy_decision(
     let periods = |from: DateTime<Utc>, to: DateTime<Utc>| {
         crate::publish::freebusy_periods(store, &mailbox.account, from, to)
     };
-    itip::freebusy::process_freebusy(incoming, identity, &mailbox.policy, index, &periods, now)
+    let decision = itip::freebusy::process_freebusy(
+        incoming,
+        identity,
+        &mailbox.policy,
+        index,
+        &periods,
+        now,
+    )?;
+    let Some(requester) = decision.replies.first().map(|r| r.to.email().to_string()) else {
+        return Ok(decision);
+    };
+    let allowed = FREEBUSY_ANSWERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .allow(&mailbox.account, &requester, now.timestamp());
+    Ok(if allowed {
+        decision
+    } else {
+        Decision::no_change(
+            Outcome::NoAction,
+            "freebusy_rate_limited",
+            format!(
+                "{requester} already got {} free/busy answers from this mailbox in the last hour; this request is not answered",
+                crate::publish::FREEBUSY_ANSWERS_PER_HOUR
+            ),
+        )
+    })
 }
+
+/// The free/busy answers given by mail, per mailbox and requester, in this process.
+static FREEBUSY_ANSWERS: std::sync::LazyLock<std::sync::Mutex<crate::publish::RateLimit>> =
+    std::sync::LazyLock::new(Default::default);
 
 /// The policy's answer for a request, from the mailbox's policy and its busy index (one
 /// index query per requested instance). Messages that book nothing get the policy's plain

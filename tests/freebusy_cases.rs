@@ -265,3 +265,50 @@ async fn every_freebusy_case_answers_as_expected() {
         failures.join("\n\n")
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_burst_of_requests_is_answered_up_to_the_hourly_limit() {
+    let dir = cases_dir().join("rate-limit");
+    let template = std::fs::read_to_string(dir.join("request.ics")).expect("request.ics");
+    let now = "2027-01-03T12:00:00Z".parse().expect("a time");
+    let mailbox = Mailbox {
+        account: ROOM.to_string(),
+        identity: Identity::new(vec![CalAddress::parse(ROOM).expect("an address")], None),
+        policy: Policy::default(),
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(tmp.path()).expect("store opens");
+    let mut codes = Vec::new();
+    for n in 0..=imipd::publish::FREEBUSY_ANSWERS_PER_HOUR {
+        let text = template.replace("{{UID}}", &format!("burst-{n}"));
+        let path = dir.join("request.ics");
+        let raw = process::as_message(&path, text.as_bytes(), ROOM);
+        let key = MessageKey {
+            account: ROOM.to_string(),
+            folder: "test".into(),
+            uid_validity: 1,
+            uid: n as u32 + 1,
+        };
+        let report = pipeline::process_message(&store, &mailbox, key, &raw, now, false)
+            .await
+            .expect("the pipeline runs");
+        let part = &report.parts[0];
+        codes.push((
+            part.result
+                .reason
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            part.replies.len(),
+        ));
+    }
+    let last = codes.pop().expect("21 answers");
+    assert!(
+        codes
+            .iter()
+            .all(|c| c == &("freebusy_replied".to_string(), 1)),
+        "{codes:?}"
+    );
+    assert_eq!(last, ("freebusy_rate_limited".to_string(), 0));
+}

@@ -178,9 +178,13 @@ fn show_prints_the_stored_objects_as_jcal_and_hcalendar() {
     assert_eq!(code, 0);
     let jcal: Value = serde_json::from_str(&jcal).expect("jCal is JSON");
     assert_eq!(jcal[0], "vcalendar", "{jcal}");
-    let (code, html) = imipd(&["show", "--store", store, "--format", "html", "--now", NOW]);
+    // The page shows the upcoming bookings: the review is 35 days after NOW.
+    let (code, html) = imipd(&[
+        "show", "--store", store, "--format", "html", "--now", NOW, "--days", "60",
+    ]);
     assert_eq!(code, 0);
-    assert!(html.contains("class=\"vevent\""), "{html}");
+    assert!(html.contains("class=\"vevent h-event\""), "{html}");
+    assert!(html.contains("Project review"), "{html}");
 }
 
 #[test]

@@ -11,7 +11,10 @@
 //! (§3.3.2), at most [`crate::publish::MAX_FREEBUSY_DAYS`] days are answered, and the REPLY's
 //! DTSTART/DTEND (with a COMMENT) say when less than asked was answered.
 //!
-//! Like the policy, this takes the busy index as a function, so it stays free of I/O.
+//! Like the policy, this takes the busy index as a function, so it stays free of I/O. The
+//! pipeline adds a rate limit on top ([`crate::publish::RateLimit`]: at most
+//! [`crate::publish::FREEBUSY_ANSWERS_PER_HOUR`] answers per requester and mailbox an hour;
+//! more are recorded as `freebusy_rate_limited` and not answered).
 
 use super::{Decision, Identity, Incoming, Outgoing, Reason, trust};
 use crate::calendar::{self, CalAddress, Method};

@@ -175,7 +175,8 @@ pub fn objects(
     Ok(out)
 }
 
-/// The feed: every published object in one `METHOD:PUBLISH` VCALENDAR, time zones once.
+/// The feed: every published object in one `METHOD:PUBLISH` VCALENDAR, time zones once, with
+/// its name and the poll interval subscribers should use (15 minutes).
 pub fn feed(objects: &[ICalendar], publication: &Publication) -> ICalendar {
     let mut feed = Doc {
         root: [
@@ -184,10 +185,17 @@ pub fn feed(objects: &[ICalendar], publication: &Publication) -> ICalendar {
             "CALSCALE:GREGORIAN".to_string(),
             "METHOD:PUBLISH".to_string(),
             format!(
+                "NAME:{}",
+                crate::itip::build::escape_text(&publication.title())
+            ),
+            format!(
                 "X-WR-CALNAME:{}",
                 crate::itip::build::escape_text(&publication.title())
             ),
             format!("X-WR-TIMEZONE:{}", publication.time_zone),
+            // How often subscribers should poll (RFC 7986 §5.7, and Outlook's name for it).
+            "REFRESH-INTERVAL;VALUE=DURATION:PT15M".to_string(),
+            "X-PUBLISHED-TTL:PT15M".to_string(),
         ]
         .iter()
         .filter_map(|l| object::line(l))
@@ -433,7 +441,10 @@ pub fn page_window(
 /// The hCalendar page of `bookings` for `[from, to)`, grouped per day in the publication's
 /// zone. Each booking is an hCalendar `vevent` whose `dtstart`/`dtend` carry the local time
 /// with its UTC offset (`2027-01-05T10:00:00+01:00`), or the date for all-day bookings (the
-/// end date inclusive, as hCalendar reads it).
+/// end date inclusive, as hCalendar reads it). Every element also carries the
+/// microformats2 class (`h-event`, `p-name`, `dt-start`, `u-uid`, ...), as the microformats
+/// wiki recommends for publishers, so both classic hCalendar and mf2 parsers read it
+/// (mf2 parsers' hCalendar back-compatibility does not read `uid`).
 pub fn page(
     bookings: &[Booking],
     publication: &Publication,
@@ -517,23 +528,23 @@ pub fn page(
             )
         };
         out.push_str(&format!(
-            "<li class=\"vevent{}\">\n  <time class=\"dtstart\" datetime=\"{}\">{}</time>",
+            "<li class=\"vevent h-event{}\">\n  <time class=\"dtstart dt-start\" datetime=\"{}\">{}</time>",
             if booking.tentative { " tentative" } else { "" },
             html(&start_attr),
             html(&start_text)
         ));
         out.push_str(&format!(
-            "–<time class=\"dtend\" datetime=\"{}\">{}</time>\n",
+            "–<time class=\"dtend dt-end\" datetime=\"{}\">{}</time>\n",
             html(&end_attr),
             html(&end_text)
         ));
         out.push_str(&format!(
-            "  <span class=\"summary\">{}</span>\n",
+            "  <span class=\"summary p-name\">{}</span>\n",
             html(&booking.summary)
         ));
         if let Some(location) = &booking.location {
             out.push_str(&format!(
-                "  <span class=\"location\">{}</span>\n",
+                "  <span class=\"location p-location\">{}</span>\n",
                 html(location)
             ));
         }
@@ -541,7 +552,7 @@ pub fn page(
             out.push_str("  <span class=\"status\">TENTATIVE</span>\n");
         }
         out.push_str(&format!(
-            "  <data class=\"uid\" value=\"{0}\"></data>\n</li>\n",
+            "  <data class=\"uid u-uid\" value=\"{0}\"></data>\n</li>\n",
             html(&booking.uid)
         ));
     }
@@ -699,9 +710,138 @@ DTSTART:{start}\r\nDTEND:{end}\r\n{lines}END:VFREEBUSY\r\nEND:VCALENDAR\r\n",
     )
 }
 
+/// How many free/busy answers by mail one requester gets from one mailbox per hour.
+pub const FREEBUSY_ANSWERS_PER_HOUR: usize = 20;
+/// How many requesters [`RateLimit`] tracks before it forgets the idle ones.
+const RATE_LIMIT_TRACKED: usize = 10_000;
+
+/// A sliding one-hour window of answers per (mailbox, requester): what keeps a VFREEBUSY
+/// REQUEST sent in a loop (or by a prober) from turning a mailbox into a mail cannon. It lives
+/// in memory: a restart forgets it, which at worst allows one more hour's worth.
+#[derive(Debug, Default)]
+pub struct RateLimit {
+    answered: std::collections::HashMap<(String, String), std::collections::VecDeque<i64>>,
+}
+
+impl RateLimit {
+    /// Whether `requester` may get one more answer from `mailbox` at `now` (Unix seconds);
+    /// counts it when it may.
+    pub fn allow(&mut self, mailbox: &str, requester: &str, now: i64) -> bool {
+        if self.answered.len() >= RATE_LIMIT_TRACKED {
+            self.answered
+                .retain(|_, times| times.back().is_some_and(|t| *t > now - 3600));
+        }
+        let times = self
+            .answered
+            .entry((mailbox.to_ascii_lowercase(), requester.to_ascii_lowercase()))
+            .or_default();
+        while times.front().is_some_and(|t| *t <= now - 3600) {
+            times.pop_front();
+        }
+        if times.len() >= FREEBUSY_ANSWERS_PER_HOUR {
+            return false;
+        }
+        times.push_back(now);
+        true
+    }
+}
+
 /// The ETag of a representation: a strong validator from its bytes.
 pub fn etag(body: &[u8]) -> String {
     let digest = Sha256::digest(body);
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("\"{hex}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().expect("an RFC 3339 time")
+    }
+
+    #[test]
+    fn freebusy_range_defaults_to_six_weeks_from_now() {
+        let now = at("2027-01-04T08:30:15.5Z");
+        let (from, to) = freebusy_range(None, None, now, 0, 365).expect("a range");
+        assert_eq!(from, at("2027-01-04T08:30:15Z"));
+        assert_eq!(to, from + Duration::days(DEFAULT_FREEBUSY_DAYS));
+    }
+
+    #[test]
+    fn freebusy_range_is_cut_to_the_maximum_and_the_horizon() {
+        let now = at("2027-01-04T00:00:00Z");
+        let far = Some(at("2028-01-01T00:00:00Z"));
+        let (from, to) = freebusy_range(Some(now), far, now, 0, 365).expect("a range");
+        assert_eq!((from, to), (now, now + Duration::days(MAX_FREEBUSY_DAYS)));
+        let horizon = at("2027-01-20T00:00:00Z");
+        let (_, to) =
+            freebusy_range(Some(now), far, now, horizon.timestamp(), 365).expect("a range");
+        assert_eq!(to, horizon, "no answer beyond what the index knows");
+    }
+
+    #[test]
+    fn freebusy_range_in_the_past_or_backwards_is_refused() {
+        let now = at("2027-01-04T00:00:00Z");
+        let old = freebusy_range(
+            Some(at("2026-01-01T00:00:00Z")),
+            Some(at("2026-01-02T00:00:00Z")),
+            now,
+            0,
+            365,
+        );
+        assert_eq!(old, Err(RangeError::Empty));
+        let backwards = freebusy_range(Some(now), Some(now - Duration::hours(1)), now, 0, 365);
+        assert_eq!(backwards, Err(RangeError::Empty));
+        let (from, _) =
+            freebusy_range(Some(at("2026-12-01T00:00:00Z")), None, now, 0, 365).expect("a range");
+        assert_eq!(from, now - LOOKBACK, "the index keeps one day back");
+    }
+
+    #[test]
+    fn only_rfc5545_utc_times_are_read() {
+        assert_eq!(
+            parse_utc("20270104T090000Z"),
+            Ok(at("2027-01-04T09:00:00Z"))
+        );
+        for bad in [
+            "20270104T090000",
+            "2027-01-04T09:00:00Z",
+            "20270104",
+            "tomorrow",
+        ] {
+            assert!(parse_utc(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn published_uids_are_stable_per_mailbox_and_hide_the_original() {
+        let a = published_uid("Room@corp.test", "abc@google.com");
+        assert_eq!(a, published_uid("room@corp.test", "abc@google.com"));
+        assert_ne!(a, published_uid("other@corp.test", "abc@google.com"));
+        assert!(!a.contains("google"), "{a}");
+    }
+
+    #[test]
+    fn a_requester_gets_a_limited_number_of_answers_per_hour() {
+        let mut limit = RateLimit::default();
+        let t = 1_800_000_000;
+        for _ in 0..FREEBUSY_ANSWERS_PER_HOUR {
+            assert!(limit.allow("room@corp.test", "org@corp.test", t));
+        }
+        assert!(!limit.allow("room@corp.test", "ORG@corp.test", t + 10));
+        assert!(limit.allow("room@corp.test", "other@corp.test", t + 10));
+        assert!(limit.allow("room2@corp.test", "org@corp.test", t + 10));
+        assert!(limit.allow("room@corp.test", "org@corp.test", t + 3600));
+    }
+
+    #[test]
+    fn touching_periods_are_written_as_one() {
+        let lines = freebusy_lines(&[(1_800_000_000, 1_800_003_600)]);
+        assert_eq!(
+            lines,
+            "FREEBUSY;FBTYPE=BUSY:20270115T080000Z/20270115T090000Z\r\n"
+        );
+    }
 }
