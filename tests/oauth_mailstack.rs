@@ -243,6 +243,39 @@ async fn smtp_sends_with_xoauth2_and_oauthbearer(w: &World) {
     }
 }
 
+/// A token as long as Microsoft's JWTs goes through IMAP and SMTP (on SMTP as a response
+/// line of its own after the AUTH command: Postfix caps command lines at 2,048 octets).
+async fn long_tokens_log_in(w: &World) {
+    w.server.set_padding(3000);
+    for mechanism in ["xoauth2", "oauthbearer"] {
+        let mailbox = w.mailbox(
+            &format!("long-{mechanism}"),
+            "room5",
+            "client_credentials",
+            mechanism,
+        );
+        let imap = oauth::credentials(&mailbox, Protocol::Imap, None).expect("credentials");
+        imap_login(&mailbox, &imap)
+            .await
+            .unwrap_or_else(|e| panic!("IMAP login with a long token over {mechanism}: {e}"));
+        let smtp = oauth::credentials(&mailbox, Protocol::Smtp, None).expect("credentials");
+        assert!(
+            token_source(&smtp)
+                .token()
+                .await
+                .expect("token")
+                .secret()
+                .len()
+                > 3000
+        );
+        let subject = smtp_send(&mailbox, smtp)
+            .await
+            .unwrap_or_else(|e| panic!("SMTP send with a long token over {mechanism}: {e:?}"));
+        wait_for_subject(&w.stack, &subject).await;
+    }
+    w.server.set_padding(0);
+}
+
 /// The refresh-token flow: a short-lived token is renewed before it expires, the new one
 /// logs in, and a rotated refresh token replaces the stored one.
 async fn tokens_are_renewed_before_expiry_and_rotation_is_stored(w: &World) {
@@ -599,6 +632,7 @@ async fn oauth2_logins_refresh_revocation_and_the_daemon_against_dovecot_and_pos
     };
     imap_logs_in_with_xoauth2_and_oauthbearer(&world).await;
     smtp_sends_with_xoauth2_and_oauthbearer(&world).await;
+    long_tokens_log_in(&world).await;
     tokens_are_renewed_before_expiry_and_rotation_is_stored(&world).await;
     a_refused_token_is_replaced_after_the_auth_failure(&world).await;
     a_revoked_grant_gives_a_clear_error_and_backs_off(&world).await;
