@@ -715,6 +715,55 @@ mod tests {
     }
 
     #[test]
+    fn the_provider_presets_load_with_their_endpoints() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/providers");
+        for (file, token_url, mechanism_scope) in [
+            (
+                "microsoft365.toml",
+                "https://login.microsoftonline.com/<tenant ID or contoso.onmicrosoft.com>/oauth2/v2.0/token",
+                "https://outlook.office365.com/.default",
+            ),
+            (
+                "gmail.toml",
+                "https://oauth2.googleapis.com/token",
+                "https://mail.google.com/",
+            ),
+        ] {
+            let config = crate::config::Config::load(&dir.join(file)).expect(file);
+            let mailbox = &config.mailboxes[0];
+            assert_eq!(mailbox.imap.auth, AuthMethod::Oauth2);
+            assert_eq!(mailbox.smtp.auth, AuthMethod::Oauth2);
+            let smtp = mailbox
+                .smtp_oauth2()
+                .expect("SMTP falls back to the IMAP section");
+            let e = endpoints(smtp).expect("valid");
+            assert_eq!(e.token_url, token_url);
+            assert_eq!(e.scopes, [mechanism_scope]);
+        }
+    }
+
+    #[test]
+    fn a_mailbox_with_oauth2_needs_the_section_and_no_password() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("imipd.toml");
+        let base = "[store]\npath = \"s\"\n[[mailbox]]\naddress = \"r@x.test\"\n[mailbox.imap]\nhost = \"h\"\nport = 993\ntls = \"implicit\"\nauth = \"oauth2\"\n{IMAP}[mailbox.smtp]\nhost = \"h\"\nport = 465\ntls = \"implicit\"\nauth = \"oauth2\"\n";
+        let section = "[mailbox.imap.oauth2]\nflow = \"refresh_token\"\nclient_id = \"c\"\ntoken_url = \"https://t.test/token\"\n";
+        for (imap, expected) in [
+            ("", "needs an [mailbox.imap.oauth2] section"),
+            (
+                &format!("password_env = \"P\"\n{section}")[..],
+                "does not use password_file",
+            ),
+        ] {
+            std::fs::write(&path, base.replace("{IMAP}", imap)).expect("write");
+            let error = crate::config::Config::load(&path).expect_err(expected);
+            assert!(error.to_string().contains(expected), "{error}");
+        }
+        std::fs::write(&path, base.replace("{IMAP}", section)).expect("write");
+        crate::config::Config::load(&path).expect("SMTP shares the IMAP section");
+    }
+
+    #[test]
     fn backoff_doubles_up_to_its_cap() {
         let b = Backoff::default();
         assert_eq!(b.delay(1), Duration::from_secs(5));
