@@ -224,6 +224,11 @@ async fn smtp_sends_with_xoauth2_and_oauthbearer(w: &World) {
             mechanism,
         );
         let credentials = oauth::credentials(&mailbox, Protocol::Smtp, None).expect("credentials");
+        imipd::smtp::Sender::with_credentials(&mailbox.smtp, &mailbox.address, credentials.clone())
+            .expect("a sender")
+            .verify()
+            .await
+            .unwrap_or_else(|e| panic!("SMTP login check with {mechanism}: {e:?}"));
         let before = w.log_lines(
             "postfix.log",
             &[expected, "sasl_username=room5@example.test"],
@@ -413,6 +418,19 @@ async fn a_revoked_grant_gives_a_clear_error_and_backs_off(w: &World) {
     match source.token().await {
         Err(e @ OAuthError::Backoff { .. }) => assert!(!e.needs_attention()),
         other => panic!("expected the backoff, got {:?}", other.map(|_| "a token")),
+    }
+    // SMTP: a reply waiting for a token is retried later, never dead-lettered.
+    let sender = imipd::smtp::Sender::with_credentials(
+        &mailbox.smtp,
+        &mailbox.address,
+        Credentials::OAuth2(source.clone()),
+    )
+    .expect("a sender");
+    match sender.verify().await {
+        Err(imipd::smtp::SendFailure::Transient(reason)) => {
+            assert!(reason.contains("paused"), "{reason}")
+        }
+        other => panic!("expected a transient failure, got {other:?}"),
     }
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let error = source
