@@ -88,12 +88,18 @@ pub enum ConvertFormat {
 }
 
 fn init_logging() {
-    // lettre writes every SMTP command at debug level, AUTH lines (passwords, OAuth 2.0
-    // tokens) included: its client is held at info whatever IMIPD_LOG asks.
+    // lettre writes every SMTP command at debug level and async-imap every IMAP command at
+    // trace level, credentials (passwords, OAuth 2.0 tokens) included: both are held at info
+    // whatever IMIPD_LOG asks.
     let filter = tracing_subscriber::EnvFilter::try_from_env("IMIPD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
         .add_directive(
             "lettre::transport::smtp::client=info"
+                .parse()
+                .expect("a valid directive"),
+        )
+        .add_directive(
+            "async_imap::imap_stream=info"
                 .parse()
                 .expect("a valid directive"),
         );

@@ -15,9 +15,11 @@ mod common;
 #[path = "oauth/token_server.rs"]
 mod token_server;
 
+use base64::Engine;
 use common::{MailStack, data, terminate, unique};
 use imipd::config::{Config, MailboxConfig};
 use imipd::imap::ImapSession;
+use imipd::oauth::sasl::Mechanism;
 use imipd::oauth::{self, Backoff, Credentials, OAuthError, Protocol, TokenSource};
 use imipd::store::{OutboxItem, Store};
 use std::io::BufRead;
@@ -445,11 +447,12 @@ async fn a_revoked_grant_gives_a_clear_error_and_backs_off(w: &World) {
     );
 }
 
-fn start_daemon(config: &Path, log: &Path) -> std::process::Child {
+/// Starts the real daemon on `config`, logging at `level` (IMIPD_LOG) into `log`.
+fn start_daemon(config: &Path, log: &Path, level: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_imipd"))
         .args(["run", "--config"])
         .arg(config)
-        .env("IMIPD_LOG", "info,imipd=debug")
+        .env("IMIPD_LOG", level)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).expect("daemon log"))
         .spawn()
@@ -466,7 +469,7 @@ async fn the_daemon_answers_an_invitation_to_an_oauth_room(w: &World) {
         .send("alice@example.test", "room7@example.test", &raw)
         .await;
     let log = config.with_file_name("daemon.log");
-    let mut daemon = start_daemon(&config, &log);
+    let mut daemon = start_daemon(&config, &log, "trace");
     let reply = w
         .stack
         .wait_for_message("alice", w.dir.path(), Duration::from_secs(60), |raw| {
@@ -498,10 +501,40 @@ async fn the_daemon_answers_an_invitation_to_an_oauth_room(w: &World) {
             &["Login: user=<room7@example.test>", "method=OAUTHBEARER"]
         ) >= 1
     );
-    assert!(
-        !text.contains("access-"),
-        "no access token in the daemon's log"
-    );
+    // Logged at trace level, yet no token appears, neither bare nor as a SASL response.
+    let tokens = w.server.access_tokens("room7@example.test");
+    assert!(!tokens.is_empty());
+    for token in tokens {
+        assert!(
+            !text.contains(&token),
+            "an access token in the daemon's log"
+        );
+        for (mechanism, port) in [
+            (Mechanism::Xoauth2, w.stack.port("MAILSTACK_IMAPS_PORT")),
+            (Mechanism::Oauthbearer, w.stack.port("MAILSTACK_IMAPS_PORT")),
+            (
+                Mechanism::Xoauth2,
+                w.stack.port("MAILSTACK_SUBMISSION_PORT"),
+            ),
+            (
+                Mechanism::Oauthbearer,
+                w.stack.port("MAILSTACK_SUBMISSION_PORT"),
+            ),
+        ] {
+            let response =
+                base64::engine::general_purpose::STANDARD.encode(oauth::sasl::initial_response(
+                    mechanism,
+                    "room7@example.test",
+                    w.stack.host(),
+                    port,
+                    &token,
+                ));
+            assert!(
+                !text.contains(&response),
+                "a SASL response in the daemon's log"
+            );
+        }
+    }
 }
 
 /// A daemon whose refresh token was revoked keeps running, says what to do, and asks the
@@ -522,7 +555,7 @@ async fn a_revoked_grant_does_not_crash_loop_the_daemon(w: &World) {
     w.server.revoke_all("room8@example.test");
     let requests = w.server.token_requests();
     let log = config.with_file_name("daemon.log");
-    let mut daemon = start_daemon(&config, &log);
+    let mut daemon = start_daemon(&config, &log, "info,imipd=debug");
     tokio::time::sleep(Duration::from_secs(8)).await;
     assert!(
         daemon.try_wait().expect("the daemon's status").is_none(),

@@ -595,12 +595,22 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// How a mailbox logs in to one of its servers.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Credentials {
     /// LOGIN / AUTH PLAIN with this password.
     Password(String),
     /// XOAUTH2 or OAUTHBEARER with tokens from this source.
     OAuth2(TokenSource),
+}
+
+/// Never shows the password.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Password(_) => f.write_str("Password(…)"),
+            Credentials::OAuth2(source) => f.debug_tuple("OAuth2").field(source).finish(),
+        }
+    }
 }
 
 /// The credentials `mailbox` uses for `protocol`: its password, or a token source (which
@@ -761,6 +771,12 @@ mod tests {
         }
         std::fs::write(&path, base.replace("{IMAP}", section)).expect("write");
         crate::config::Config::load(&path).expect("SMTP shares the IMAP section");
+    }
+
+    #[test]
+    fn credentials_never_show_the_password() {
+        let shown = format!("{:?}", Credentials::Password("hunter2".into()));
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

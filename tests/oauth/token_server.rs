@@ -169,6 +169,16 @@ impl TokenServer {
         self.lock().refresh.get(token).is_some_and(|r| !r.revoked)
     }
 
+    /// Every access token issued to `user` so far.
+    pub fn access_tokens(&self, user: &str) -> Vec<String> {
+        self.lock()
+            .access
+            .iter()
+            .filter(|(_, r)| r.user == user)
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
     pub fn token_requests(&self) -> usize {
         self.lock().token_requests
     }
