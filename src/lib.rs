@@ -29,12 +29,14 @@
 //! - [`imap`]: the async-imap session over rustls: login, select, IDLE, fetch by UID in batches,
 //!   mark, move or delete processed mail, quarantine.
 //! - [`smtp`]: the lettre transport and the outbox worker that drains the store's outbox.
+//! - [`oauth`]: OAuth 2.0 for cloud mailboxes: token sources (client credentials, refresh
+//!   token kept in the store), renewal and backoff, SASL XOAUTH2/OAUTHBEARER, `oauth login`.
 //! - [`tls`]: the rustls client settings (web PKI roots or a configured CA file).
 //! - [`daemon`]: one task per mailbox plus the outbox worker, SIGHUP reload, sd_notify, and an
 //!   orderly shutdown.
 //! - [`pipeline`]: everything after "raw message bytes arrived", shared by the daemon and the
 //!   command line so that both do exactly the same thing.
-//! - [`cli`]: the clap commands (`run`, `check`, `process`, `show`, `convert`, `store`); no
+//! - [`cli`]: the clap commands (`run`, `check`, `process`, `show`, `convert`, `store`, `oauth`); no
 //!   business logic.
 
 pub mod calendar;
