@@ -668,6 +668,94 @@ async fn oauth_login_stores_a_refresh_token_that_logs_in(w: &World) {
         .expect("login with the stored grant");
 }
 
+/// `imipd oauth login` with a redirect URL that is not loopback: the person pastes the
+/// address the browser ended on, and the refresh token is stored.
+async fn oauth_login_takes_a_pasted_redirect(w: &World) {
+    let config = w.config_file("login-paste", "room9", "refresh_token", "oauthbearer");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text.replace(
+        "mechanism = \"oauthbearer\"\n",
+        "mechanism = \"oauthbearer\"\nredirect_url = \"https://app.example.test/callback\"\n",
+    );
+    std::fs::write(&config, text).expect("config");
+    w.server.sign_in("room9@example.test");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imipd"))
+        .args([
+            "oauth",
+            "login",
+            "--mailbox",
+            "room9@example.test",
+            "--config",
+        ])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("start imipd oauth login");
+    let stdout = child.stdout.take().expect("stdout");
+    let (url_tx, url_rx) = tokio::sync::oneshot::channel();
+    let reader = std::thread::spawn(move || {
+        let mut url_tx = Some(url_tx);
+        let mut printed = String::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.starts_with("http://")
+                && let Some(tx) = url_tx.take()
+            {
+                tx.send(line.clone()).ok();
+            }
+            printed.push_str(&line);
+            printed.push('\n');
+        }
+        printed
+    });
+    let url = url_rx
+        .await
+        .expect("the command prints the authorisation URL");
+    // The "browser" stops at the provider's redirect; the person copies its address.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let answer = browser.get(&url).send().await.expect("the provider");
+    let location = answer
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .expect("a redirect")
+        .to_string();
+    assert!(
+        location.starts_with("https://app.example.test/callback?"),
+        "{location}"
+    );
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "{location}").expect("paste");
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("wait")
+        .expect("the command ends");
+    let printed = reader.join().expect("the reader thread");
+    assert!(
+        status.status.success(),
+        "imipd oauth login --paste path succeeded: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(printed.contains("Paste the address"), "{printed}");
+    let mailbox = Config::load(&config).expect("config").mailboxes.remove(0);
+    let store = Store::open(&config.with_file_name("store")).expect("store");
+    let credentials =
+        oauth::credentials(&mailbox, Protocol::Imap, Some(store)).expect("credentials");
+    imap_login(&mailbox, &credentials)
+        .await
+        .expect("login with the pasted grant");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn oauth2_logins_refresh_revocation_and_the_daemon_against_dovecot_and_postfix() {
     let server = TokenServer::start().await;
@@ -690,6 +778,7 @@ async fn oauth2_logins_refresh_revocation_and_the_daemon_against_dovecot_and_pos
     the_daemon_answers_an_invitation_to_an_oauth_room(&world).await;
     a_revoked_grant_does_not_crash_loop_the_daemon(&world).await;
     oauth_login_stores_a_refresh_token_that_logs_in(&world).await;
+    oauth_login_takes_a_pasted_redirect(&world).await;
     assert!(
         world.server.introspections() > 0,
         "Dovecot asked the token server"
