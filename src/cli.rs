@@ -158,12 +158,18 @@ pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     type Boxed = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
+    // lettre writes every SMTP command at debug level and async-imap every IMAP command at
+    // trace level, credentials (passwords, OAuth 2.0 tokens) included: both are held at info
+    // whatever IMIPD_LOG asks.
     let filter = tracing_subscriber::EnvFilter::try_from_env("IMIPD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-        // lettre writes every SMTP command at debug level, AUTH lines (passwords, OAuth 2.0
-        // tokens) included: its client is held at info whatever IMIPD_LOG asks.
         .add_directive(
             "lettre::transport::smtp::client=info"
+                .parse()
+                .expect("a valid directive"),
+        )
+        .add_directive(
+            "async_imap::imap_stream=info"
                 .parse()
                 .expect("a valid directive"),
         );

@@ -31,6 +31,8 @@
 //!   mark, move or delete processed mail, quarantine.
 //! - [`smtp`]: the lettre transport, the outbox worker that drains the store's outbox, and
 //!   `delivery`: bounces and refusals of our replies recorded as `SCHEDULE-STATUS`.
+//! - [`oauth`]: OAuth 2.0 for cloud mailboxes: token sources (client credentials, refresh
+//!   token kept in the store), renewal and backoff, SASL XOAUTH2/OAUTHBEARER, `oauth login`.
 //! - [`tls`]: the rustls client settings (web PKI roots or a configured CA file).
 //! - [`daemon`]: one task per mailbox plus the outbox worker, SIGHUP reload, sd_notify, and an
 //!   orderly shutdown.
@@ -39,7 +41,7 @@
 //! - [`publish`]: the mailbox's calendar for others: the iCalendar feed, jCal, the hCalendar
 //!   page and free/busy, with the privacy levels; its `http` module is the daemon's optional
 //!   HTTP listener (axum).
-//! - [`cli`]: the clap commands (`run`, `check`, `process`, `show`, `convert`, `store`); no
+//! - [`cli`]: the clap commands (`run`, `check`, `process`, `show`, `convert`, `store`, `oauth`); no
 //!   business logic.
 
 pub mod calendar;

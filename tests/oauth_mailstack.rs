@@ -15,9 +15,11 @@ mod common;
 #[path = "oauth/token_server.rs"]
 mod token_server;
 
+use base64::Engine;
 use common::{MailStack, data, terminate, unique};
 use imipd::config::{Config, MailboxConfig};
 use imipd::imap::ImapSession;
+use imipd::oauth::sasl::Mechanism;
 use imipd::oauth::{self, Backoff, Credentials, OAuthError, Protocol, TokenSource};
 use imipd::store::{OutboxItem, Store};
 use std::io::BufRead;
@@ -224,6 +226,11 @@ async fn smtp_sends_with_xoauth2_and_oauthbearer(w: &World) {
             mechanism,
         );
         let credentials = oauth::credentials(&mailbox, Protocol::Smtp, None).expect("credentials");
+        imipd::smtp::Sender::with_credentials(&mailbox.smtp, &mailbox.address, credentials.clone())
+            .expect("a sender")
+            .verify()
+            .await
+            .unwrap_or_else(|e| panic!("SMTP login check with {mechanism}: {e:?}"));
         let before = w.log_lines(
             "postfix.log",
             &[expected, "sasl_username=room5@example.test"],
@@ -241,6 +248,39 @@ async fn smtp_sends_with_xoauth2_and_oauthbearer(w: &World) {
             "Postfix logged a {expected} login for {mechanism}"
         );
     }
+}
+
+/// A token as long as Microsoft's JWTs goes through IMAP and SMTP (on SMTP as a response
+/// line of its own after the AUTH command: Postfix caps command lines at 2,048 octets).
+async fn long_tokens_log_in(w: &World) {
+    w.server.set_padding(3000);
+    for mechanism in ["xoauth2", "oauthbearer"] {
+        let mailbox = w.mailbox(
+            &format!("long-{mechanism}"),
+            "room5",
+            "client_credentials",
+            mechanism,
+        );
+        let imap = oauth::credentials(&mailbox, Protocol::Imap, None).expect("credentials");
+        imap_login(&mailbox, &imap)
+            .await
+            .unwrap_or_else(|e| panic!("IMAP login with a long token over {mechanism}: {e}"));
+        let smtp = oauth::credentials(&mailbox, Protocol::Smtp, None).expect("credentials");
+        assert!(
+            token_source(&smtp)
+                .token()
+                .await
+                .expect("token")
+                .secret()
+                .len()
+                > 3000
+        );
+        let subject = smtp_send(&mailbox, smtp)
+            .await
+            .unwrap_or_else(|e| panic!("SMTP send with a long token over {mechanism}: {e:?}"));
+        wait_for_subject(&w.stack, &subject).await;
+    }
+    w.server.set_padding(0);
 }
 
 /// The refresh-token flow: a short-lived token is renewed before it expires, the new one
@@ -381,6 +421,19 @@ async fn a_revoked_grant_gives_a_clear_error_and_backs_off(w: &World) {
         Err(e @ OAuthError::Backoff { .. }) => assert!(!e.needs_attention()),
         other => panic!("expected the backoff, got {:?}", other.map(|_| "a token")),
     }
+    // SMTP: a reply waiting for a token is retried later, never dead-lettered.
+    let sender = imipd::smtp::Sender::with_credentials(
+        &mailbox.smtp,
+        &mailbox.address,
+        Credentials::OAuth2(source.clone()),
+    )
+    .expect("a sender");
+    match sender.verify().await {
+        Err(imipd::smtp::SendFailure::Transient(reason)) => {
+            assert!(reason.contains("paused"), "{reason}")
+        }
+        other => panic!("expected a transient failure, got {other:?}"),
+    }
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let error = source
         .token()
@@ -394,11 +447,12 @@ async fn a_revoked_grant_gives_a_clear_error_and_backs_off(w: &World) {
     );
 }
 
-fn start_daemon(config: &Path, log: &Path) -> std::process::Child {
+/// Starts the real daemon on `config`, logging at `level` (IMIPD_LOG) into `log`.
+fn start_daemon(config: &Path, log: &Path, level: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_imipd"))
         .args(["run", "--config"])
         .arg(config)
-        .env("IMIPD_LOG", "info,imipd=debug")
+        .env("IMIPD_LOG", level)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).expect("daemon log"))
         .spawn()
@@ -415,7 +469,7 @@ async fn the_daemon_answers_an_invitation_to_an_oauth_room(w: &World) {
         .send("alice@example.test", "room7@example.test", &raw)
         .await;
     let log = config.with_file_name("daemon.log");
-    let mut daemon = start_daemon(&config, &log);
+    let mut daemon = start_daemon(&config, &log, "trace");
     let reply = w
         .stack
         .wait_for_message("alice", w.dir.path(), Duration::from_secs(60), |raw| {
@@ -447,10 +501,40 @@ async fn the_daemon_answers_an_invitation_to_an_oauth_room(w: &World) {
             &["Login: user=<room7@example.test>", "method=OAUTHBEARER"]
         ) >= 1
     );
-    assert!(
-        !text.contains("access-"),
-        "no access token in the daemon's log"
-    );
+    // Logged at trace level, yet no token appears, neither bare nor as a SASL response.
+    let tokens = w.server.access_tokens("room7@example.test");
+    assert!(!tokens.is_empty());
+    for token in tokens {
+        assert!(
+            !text.contains(&token),
+            "an access token in the daemon's log"
+        );
+        for (mechanism, port) in [
+            (Mechanism::Xoauth2, w.stack.port("MAILSTACK_IMAPS_PORT")),
+            (Mechanism::Oauthbearer, w.stack.port("MAILSTACK_IMAPS_PORT")),
+            (
+                Mechanism::Xoauth2,
+                w.stack.port("MAILSTACK_SUBMISSION_PORT"),
+            ),
+            (
+                Mechanism::Oauthbearer,
+                w.stack.port("MAILSTACK_SUBMISSION_PORT"),
+            ),
+        ] {
+            let response =
+                base64::engine::general_purpose::STANDARD.encode(oauth::sasl::initial_response(
+                    mechanism,
+                    "room7@example.test",
+                    w.stack.host(),
+                    port,
+                    &token,
+                ));
+            assert!(
+                !text.contains(&response),
+                "a SASL response in the daemon's log"
+            );
+        }
+    }
 }
 
 /// A daemon whose refresh token was revoked keeps running, says what to do, and asks the
@@ -471,7 +555,7 @@ async fn a_revoked_grant_does_not_crash_loop_the_daemon(w: &World) {
     w.server.revoke_all("room8@example.test");
     let requests = w.server.token_requests();
     let log = config.with_file_name("daemon.log");
-    let mut daemon = start_daemon(&config, &log);
+    let mut daemon = start_daemon(&config, &log, "info,imipd=debug");
     tokio::time::sleep(Duration::from_secs(8)).await;
     assert!(
         daemon.try_wait().expect("the daemon's status").is_none(),
@@ -584,6 +668,94 @@ async fn oauth_login_stores_a_refresh_token_that_logs_in(w: &World) {
         .expect("login with the stored grant");
 }
 
+/// `imipd oauth login` with a redirect URL that is not loopback: the person pastes the
+/// address the browser ended on, and the refresh token is stored.
+async fn oauth_login_takes_a_pasted_redirect(w: &World) {
+    let config = w.config_file("login-paste", "room9", "refresh_token", "oauthbearer");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text.replace(
+        "mechanism = \"oauthbearer\"\n",
+        "mechanism = \"oauthbearer\"\nredirect_url = \"https://app.example.test/callback\"\n",
+    );
+    std::fs::write(&config, text).expect("config");
+    w.server.sign_in("room9@example.test");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imipd"))
+        .args([
+            "oauth",
+            "login",
+            "--mailbox",
+            "room9@example.test",
+            "--config",
+        ])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("start imipd oauth login");
+    let stdout = child.stdout.take().expect("stdout");
+    let (url_tx, url_rx) = tokio::sync::oneshot::channel();
+    let reader = std::thread::spawn(move || {
+        let mut url_tx = Some(url_tx);
+        let mut printed = String::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.starts_with("http://")
+                && let Some(tx) = url_tx.take()
+            {
+                tx.send(line.clone()).ok();
+            }
+            printed.push_str(&line);
+            printed.push('\n');
+        }
+        printed
+    });
+    let url = url_rx
+        .await
+        .expect("the command prints the authorisation URL");
+    // The "browser" stops at the provider's redirect; the person copies its address.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let answer = browser.get(&url).send().await.expect("the provider");
+    let location = answer
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .expect("a redirect")
+        .to_string();
+    assert!(
+        location.starts_with("https://app.example.test/callback?"),
+        "{location}"
+    );
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "{location}").expect("paste");
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("wait")
+        .expect("the command ends");
+    let printed = reader.join().expect("the reader thread");
+    assert!(
+        status.status.success(),
+        "imipd oauth login --paste path succeeded: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(printed.contains("Paste the address"), "{printed}");
+    let mailbox = Config::load(&config).expect("config").mailboxes.remove(0);
+    let store = Store::open(&config.with_file_name("store")).expect("store");
+    let credentials =
+        oauth::credentials(&mailbox, Protocol::Imap, Some(store)).expect("credentials");
+    imap_login(&mailbox, &credentials)
+        .await
+        .expect("login with the pasted grant");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn oauth2_logins_refresh_revocation_and_the_daemon_against_dovecot_and_postfix() {
     let server = TokenServer::start().await;
@@ -599,12 +771,14 @@ async fn oauth2_logins_refresh_revocation_and_the_daemon_against_dovecot_and_pos
     };
     imap_logs_in_with_xoauth2_and_oauthbearer(&world).await;
     smtp_sends_with_xoauth2_and_oauthbearer(&world).await;
+    long_tokens_log_in(&world).await;
     tokens_are_renewed_before_expiry_and_rotation_is_stored(&world).await;
     a_refused_token_is_replaced_after_the_auth_failure(&world).await;
     a_revoked_grant_gives_a_clear_error_and_backs_off(&world).await;
     the_daemon_answers_an_invitation_to_an_oauth_room(&world).await;
     a_revoked_grant_does_not_crash_loop_the_daemon(&world).await;
     oauth_login_stores_a_refresh_token_that_logs_in(&world).await;
+    oauth_login_takes_a_pasted_redirect(&world).await;
     assert!(
         world.server.introspections() > 0,
         "Dovecot asked the token server"

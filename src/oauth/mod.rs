@@ -595,12 +595,22 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// How a mailbox logs in to one of its servers.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Credentials {
     /// LOGIN / AUTH PLAIN with this password.
     Password(String),
     /// XOAUTH2 or OAUTHBEARER with tokens from this source.
     OAuth2(TokenSource),
+}
+
+/// Never shows the password.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Password(_) => f.write_str("Password(…)"),
+            Credentials::OAuth2(source) => f.debug_tuple("OAuth2").field(source).finish(),
+        }
+    }
 }
 
 /// The credentials `mailbox` uses for `protocol`: its password, or a token source (which
@@ -712,6 +722,61 @@ mod tests {
             let message = validate(&config(text)).expect_err(text);
             assert!(message.contains(expected), "{text}: {message}");
         }
+    }
+
+    #[test]
+    fn the_provider_presets_load_with_their_endpoints() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/providers");
+        for (file, token_url, mechanism_scope) in [
+            (
+                "microsoft365.toml",
+                "https://login.microsoftonline.com/<tenant ID or contoso.onmicrosoft.com>/oauth2/v2.0/token",
+                "https://outlook.office365.com/.default",
+            ),
+            (
+                "gmail.toml",
+                "https://oauth2.googleapis.com/token",
+                "https://mail.google.com/",
+            ),
+        ] {
+            let config = crate::config::Config::load(&dir.join(file)).expect(file);
+            let mailbox = &config.mailboxes[0];
+            assert_eq!(mailbox.imap.auth, AuthMethod::Oauth2);
+            assert_eq!(mailbox.smtp.auth, AuthMethod::Oauth2);
+            let smtp = mailbox
+                .smtp_oauth2()
+                .expect("SMTP falls back to the IMAP section");
+            let e = endpoints(smtp).expect("valid");
+            assert_eq!(e.token_url, token_url);
+            assert_eq!(e.scopes, [mechanism_scope]);
+        }
+    }
+
+    #[test]
+    fn a_mailbox_with_oauth2_needs_the_section_and_no_password() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("imipd.toml");
+        let base = "[store]\npath = \"s\"\n[[mailbox]]\naddress = \"r@x.test\"\n[mailbox.imap]\nhost = \"h\"\nport = 993\ntls = \"implicit\"\nauth = \"oauth2\"\n{IMAP}[mailbox.smtp]\nhost = \"h\"\nport = 465\ntls = \"implicit\"\nauth = \"oauth2\"\n";
+        let section = "[mailbox.imap.oauth2]\nflow = \"refresh_token\"\nclient_id = \"c\"\ntoken_url = \"https://t.test/token\"\n";
+        for (imap, expected) in [
+            ("", "needs an [mailbox.imap.oauth2] section"),
+            (
+                &format!("password_env = \"P\"\n{section}")[..],
+                "does not use password_file",
+            ),
+        ] {
+            std::fs::write(&path, base.replace("{IMAP}", imap)).expect("write");
+            let error = crate::config::Config::load(&path).expect_err(expected);
+            assert!(error.to_string().contains(expected), "{error}");
+        }
+        std::fs::write(&path, base.replace("{IMAP}", section)).expect("write");
+        crate::config::Config::load(&path).expect("SMTP shares the IMAP section");
+    }
+
+    #[test]
+    fn credentials_never_show_the_password() {
+        let shown = format!("{:?}", Credentials::Password("hunter2".into()));
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

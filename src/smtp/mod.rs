@@ -206,10 +206,26 @@ impl OAuth2Smtp {
         }
     }
 
+    /// Logs in and out again.
+    async fn verify(&self) -> Result<(), SendFailure> {
+        let mut connection = self.login().await?;
+        connection.quit().await.ok();
+        Ok(())
+    }
+
     /// Sends one message; a refused token is dropped and the login tried once more with a
     /// fresh one. A token that cannot be had, or is refused twice, is a transient failure
     /// (the reply waits in the outbox; credentials get fixed, replies do not expire).
     async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<(), SendFailure> {
+        let mut connection = self.login().await?;
+        let result = connection.send(envelope, bytes).await;
+        connection.quit().await.ok();
+        result.map(|_| ()).map_err(classify)
+    }
+
+    /// A logged-in connection; a refused token is dropped and the login tried once more with
+    /// a fresh one.
+    async fn login(&self) -> Result<AsyncSmtpConnection, SendFailure> {
         let mut refusal = String::new();
         for _ in 0..2 {
             let token = self
@@ -219,11 +235,7 @@ impl OAuth2Smtp {
                 .map_err(|e| SendFailure::Transient(e.to_string()))?;
             let mut connection = self.connect().await?;
             match self.authenticate(&mut connection, token.secret()).await {
-                Ok(()) => {
-                    let result = connection.send(envelope, bytes).await;
-                    connection.quit().await.ok();
-                    return result.map(|_| ()).map_err(classify);
-                }
+                Ok(()) => return Ok(connection),
                 Err(AuthFailure::Refused(reason)) => {
                     connection.abort().await;
                     self.source.invalidate(&token).await;
@@ -370,6 +382,22 @@ impl Sender {
             transport: Transport::Pool(transport),
             retry: retry(config),
         })
+    }
+
+    /// Connects and logs in without sending anything (for `imipd check --connect`): with
+    /// OAuth 2.0, acquires a token and authenticates with it (a refused token is replaced
+    /// once, as for a real send).
+    pub async fn verify(&self) -> Result<(), SendFailure> {
+        match &self.transport {
+            Transport::Pool(transport) => match transport.test_connection().await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(SendFailure::Transient(
+                    "the server did not answer NOOP".into(),
+                )),
+                Err(e) => Err(classify(e)),
+            },
+            Transport::OAuth2(oauth2) => oauth2.verify().await,
+        }
     }
 
     /// Hands one message to the server.

@@ -45,6 +45,8 @@ struct State {
     /// Who signs in at /authorize.
     signed_in: Option<String>,
     lifetime: Duration,
+    /// Characters appended to every access token (Microsoft's are JWTs of 1,500–2,500).
+    padding: usize,
     rotate_refresh: bool,
     token_requests: usize,
     introspections: usize,
@@ -128,6 +130,11 @@ impl TokenServer {
         self.lock().lifetime = lifetime;
     }
 
+    /// Makes every access token issued from now on `padding` characters longer.
+    pub fn set_padding(&self, padding: usize) {
+        self.lock().padding = padding;
+    }
+
     /// Whether each refresh answers with a new refresh token (as Microsoft does).
     pub fn set_rotate_refresh(&self, rotate: bool) {
         self.lock().rotate_refresh = rotate;
@@ -162,6 +169,16 @@ impl TokenServer {
         self.lock().refresh.get(token).is_some_and(|r| !r.revoked)
     }
 
+    /// Every access token issued to `user` so far.
+    pub fn access_tokens(&self, user: &str) -> Vec<String> {
+        self.lock()
+            .access
+            .iter()
+            .filter(|(_, r)| r.user == user)
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
     pub fn token_requests(&self) -> usize {
         self.lock().token_requests
     }
@@ -172,7 +189,12 @@ impl TokenServer {
 
     fn issue(&self, state: &mut State, user: &str, with_refresh: bool) -> serde_json::Value {
         state.next += 1;
-        let token = format!("access-{}-{}", state.next, fastrand::u64(..));
+        let token = format!(
+            "access-{}-{}{}",
+            state.next,
+            fastrand::u64(..),
+            "x".repeat(state.padding)
+        );
         state.access.insert(
             token.clone(),
             AccessRecord {
