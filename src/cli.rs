@@ -141,6 +141,13 @@ pub enum ConvertFormat {
     Html,
 }
 
+/// Log targets that print protocol lines holding credentials, capped at `info`.
+const WIRE_LOGGERS: [&str; 3] = [
+    "lettre::transport::smtp=info",
+    "async_imap=info",
+    "imap_proto=info",
+];
+
 /// Sets up tracing on standard error (or the journal) in `format`, filtered by `IMIPD_LOG`
 /// (default `info`).
 ///
@@ -153,6 +160,12 @@ pub fn init_logging(format: LogFormat) {
     type Boxed = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
     let filter = tracing_subscriber::EnvFilter::try_from_env("IMIPD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The protocol libraries write every line they send at debug/trace level, the AUTH
+    // PLAIN exchange (lettre) and the LOGIN command (async-imap) included: capped whatever
+    // IMIPD_LOG says, so that no filter setting can put a password in the log.
+    let filter = WIRE_LOGGERS.iter().fold(filter, |filter, directive| {
+        filter.add_directive(directive.parse().expect("a valid static directive"))
+    });
     let under_journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let text = || -> Boxed {
         let layer = tracing_subscriber::fmt::layer()

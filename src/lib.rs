@@ -34,6 +34,8 @@
 //!   orderly shutdown.
 //! - [`pipeline`]: everything after "raw message bytes arrived", shared by the daemon and the
 //!   command line so that both do exactly the same thing.
+//! - [`metrics`]: the Prometheus counters every part records into, served by axum on
+//!   `[metrics] listen` (off by default).
 //! - [`cli`]: the clap commands (`run`, `check`, `process`, `show`, `convert`, `store`); no
 //!   business logic.
 
@@ -44,6 +46,7 @@ pub mod daemon;
 pub mod imap;
 pub mod itip;
 pub mod mail;
+pub mod metrics;
 pub mod pipeline;
 pub mod policy;
 pub mod smtp;

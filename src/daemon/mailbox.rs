@@ -82,6 +82,7 @@ pub(super) async fn watch(
         match watcher.session().await {
             Ok(()) => return,
             Err(e) => {
+                crate::metrics::get().reconnect(&watcher.config.address);
                 failures = if watcher.scanned { 1 } else { failures + 1 };
                 let delay = reconnect_delay(failures, fastrand::f64());
                 error!(error = %e, retry_in_ms = delay.as_millis() as u64, "mailbox session failed");
@@ -186,6 +187,7 @@ impl Watcher {
                 return Err("none of the watched folders can be selected".into());
             }
             self.scanned = true;
+            crate::metrics::get().polled(&self.config.address);
             let watched = folders.len() - missing.len();
             if self.config.idle && imap.can_idle() {
                 // IDLE watches the last selected folder; with several folders the wait is
@@ -329,6 +331,7 @@ impl Watcher {
     /// Runs one message through the pipeline and logs what happened.
     async fn process(&self, key: MessageKey, raw: &[u8]) -> Result<Disposition, WatchError> {
         let span = info_span!("message", folder = %key.folder, uid = key.uid);
+        let started = Instant::now();
         let report: Report = pipeline::process_message(
             &self.store,
             &self.mailbox,
@@ -340,6 +343,17 @@ impl Watcher {
         .instrument(span.clone())
         .await?;
         let already = report.commit == CommitResult::AlreadyProcessed;
+        let metrics = crate::metrics::get();
+        metrics.processing_time(&self.config.address, started.elapsed());
+        if !already {
+            for part in &report.parts {
+                metrics.message(
+                    &self.config.address,
+                    part.result.outcome.as_str(),
+                    &part.result.reason,
+                );
+            }
+        }
         span.in_scope(|| {
             for part in &report.parts {
                 info!(

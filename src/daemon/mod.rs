@@ -44,6 +44,8 @@ pub enum DaemonError {
     Smtp(#[from] crate::smtp::SmtpError),
     #[error("cannot install the signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::ListenError),
 }
 
 impl From<crate::config::ConfigError> for DaemonError {
@@ -179,6 +181,10 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> Result<(), DaemonErro
         )
         .instrument(info_span!("outbox")),
     );
+    let metrics = match config.metrics.listen_addr() {
+        Some(addr) => Some(crate::metrics::serve(addr, store.clone(), root.child_token()).await?),
+        None => None,
+    };
     let mut mailboxes = Mailboxes {
         store,
         root: root.clone(),
@@ -208,6 +214,9 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> Result<(), DaemonErro
                         }
                         match reload(path, &config) {
                             Ok((new, new_senders)) => {
+                                if new.metrics != config.metrics {
+                                    warn!("[metrics] changed: the listener changes at the next restart");
+                                }
                                 senders_tx.send_replace(new_senders);
                                 mailboxes.apply(&new.mailboxes);
                                 wake_outbox.notify_one();
@@ -235,6 +244,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> Result<(), DaemonErro
         .drain()
         .map(|(_, r)| r.handle)
         .chain(std::iter::once(outbox))
+        .chain(metrics)
         .collect();
     let aborts: Vec<_> = handles.iter().map(JoinHandle::abort_handle).collect();
     let finished = tokio::time::timeout(STOP_GRACE, futures_util::future::join_all(handles)).await;
