@@ -22,9 +22,10 @@ Environment:
 
 Exit codes:
   0  success
-  1  the work failed: a server refused the login or a folder is missing (check --connect),
-     a file could not be read or processed, the daemon stopped on an error
-  2  the configuration or the command line is wrong (the message names the key and line)";
+  1  the work found a problem: check --connect failed (login, folder, port), store verify
+     found inconsistencies, a message could not be processed, the daemon stopped on an error
+  2  nothing was done: the configuration or the command line is wrong (the message names
+     the key and line), or a file or the store cannot be opened (missing, locked)";
 
 /// imipd: answers calendar invitations that arrive by e-mail (iTIP over iMIP).
 ///
@@ -109,7 +110,12 @@ pub enum Command {
     /// Example: imipd show --store ./state --mailbox room1@example.test --format json
     /// Example: imipd show --store /var/lib/imipd --ledger
     Show(show::ShowArgs),
-    /// Export, import or verify a store.
+    /// Export, import or verify a store (backup, restore, consistency check).
+    ///
+    /// Stop the daemon first: a store is used by one process at a time.
+    #[command(
+        after_help = "Examples:\n  imipd store export --store /var/lib/imipd/store > backup.ics\n  imipd store import --store /var/lib/imipd/store.new backup.ics\n  imipd store verify --store /var/lib/imipd/store\n\nExit codes: 0 done, 1 verify found inconsistencies, 2 the store or the file cannot be opened."
+    )]
     Store {
         #[command(subcommand)]
         command: crate::store::cli::StoreCommand,
