@@ -189,3 +189,42 @@ async fn metrics_move_and_the_json_log_has_decisions_but_no_secret() {
     assert_eq!(spans, ["mailbox", "message"], "{decision}");
     assert_eq!(decision["spans"][0]["address"], "room8@example.test");
 }
+
+#[test]
+fn a_failing_imap_session_counts_as_a_reconnect() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("pw"), "secret").expect("write the password");
+    let port = free_port();
+    let config = dir.path().join("imipd.toml");
+    // An IMAP server that does not exist: every session fails and is retried.
+    std::fs::write(
+        &config,
+        format!(
+            "[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[store]\npath = \"store\"\n\n\
+             [[mailbox]]\naddress = \"room1@example.test\"\n\n\
+             [mailbox.imap]\nhost = \"127.0.0.1\"\nport = 1\ntls = \"implicit\"\npassword_file = \"pw\"\n\n\
+             [mailbox.smtp]\nhost = \"127.0.0.1\"\nport = 1\ntls = \"starttls\"\npassword_file = \"pw\"\n"
+        ),
+    )
+    .expect("write the config");
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_imipd"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("IMIPD_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the daemon");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let series = "imipd_imap_reconnects_total{mailbox=\"room1@example.test\"}";
+    let reconnects = loop {
+        if let Some(n) = scrape(port).and_then(|text| sample(&text, series)) {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "no reconnect counted");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(reconnects >= 1.0, "{reconnects}");
+    let status = common::terminate(&mut daemon, Duration::from_secs(30));
+    assert!(status.success(), "{status}");
+}
