@@ -122,3 +122,41 @@ fn journald_without_a_journal_falls_back_to_text_and_says_so() {
     assert!(log.contains("the journal is not reachable"), "{log}");
     assert!(log.contains("imipd running"), "{log}");
 }
+
+#[test]
+fn a_broken_environment_override_is_blamed_on_the_variable() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/config/base.toml");
+    let output = Command::new(env!("CARGO_BIN_EXE_imipd"))
+        .args(["check", "--config"])
+        .arg(&base)
+        .env("IMIPD__STORE__PATHX", "/tmp/x")
+        .output()
+        .expect("run imipd check");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("with the environment overrides applied"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("pathx"), "{stderr}");
+    assert!(stderr.contains("IMIPD__STORE__PATHX"), "{stderr}");
+}
+
+#[test]
+fn an_environment_override_replaces_the_file_value() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/config/base.toml");
+    let output = Command::new(env!("CARGO_BIN_EXE_imipd"))
+        .args(["check", "--config"])
+        .arg(&base)
+        .env("IMIPD__STORE__PATH", "/var/lib/imipd/store")
+        .env("IMIPD__LOG__FORMAT", "json")
+        .output()
+        .expect("run imipd check");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("path = \"/var/lib/imipd/store\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("format = \"json\""), "{stdout}");
+}
