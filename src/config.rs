@@ -37,7 +37,8 @@ pub enum ConfigError {
     )]
     Environment {
         path: PathBuf,
-        source: config::ConfigError,
+        /// Boxed: the `config` crate's error is large and this case is rare.
+        source: Box<config::ConfigError>,
         variables: String,
     },
     #[error("{path}: {message}")]
@@ -761,7 +762,7 @@ fn located_error(path: &Path, text: &str, source: config::ConfigError) -> Config
             variables.sort();
             ConfigError::Environment {
                 path: path.to_path_buf(),
-                source,
+                source: Box::new(source),
                 variables: variables.join(", "),
             }
         }
