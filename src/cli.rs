@@ -23,9 +23,10 @@ Environment:
 
 Exit codes:
   0  success
-  1  the work failed: a server refused the login or a folder is missing (check --connect),
-     a file could not be read or processed, the daemon stopped on an error
-  2  the configuration or the command line is wrong (the message names the key and line)";
+  1  the work found a problem: check --connect failed (login, folder, port), store verify
+     found inconsistencies, a message could not be processed, the daemon stopped on an error
+  2  nothing was done: the configuration or the command line is wrong (the message names
+     the key and line), or a file or the store cannot be opened (missing, locked)";
 
 /// imipd: answers calendar invitations that arrive by e-mail (iTIP over iMIP).
 ///
@@ -110,7 +111,12 @@ pub enum Command {
     /// Example: imipd show --store ./state --mailbox room1@example.test --format json
     /// Example: imipd show --store /var/lib/imipd --ledger
     Show(show::ShowArgs),
-    /// Export, import or verify a store.
+    /// Export, import or verify a store (backup, restore, consistency check).
+    ///
+    /// Stop the daemon first: a store is used by one process at a time.
+    #[command(
+        after_help = "Examples:\n  imipd store export --store /var/lib/imipd/store > backup.ics\n  imipd store import --store /var/lib/imipd/store.new backup.ics\n  imipd store verify --store /var/lib/imipd/store\n\nExit codes: 0 done, 1 verify found inconsistencies, 2 the store or the file cannot be opened."
+    )]
     Store {
         #[command(subcommand)]
         command: crate::store::cli::StoreCommand,
@@ -148,6 +154,13 @@ pub enum ConvertFormat {
     Html,
 }
 
+/// Log targets that print protocol lines holding credentials, capped at `info`.
+const WIRE_LOGGERS: [&str; 3] = [
+    "lettre::transport::smtp=info",
+    "async_imap=info",
+    "imap_proto=info",
+];
+
 /// Sets up tracing on standard error (or the journal) in `format`, filtered by `IMIPD_LOG`
 /// (default `info`).
 ///
@@ -162,17 +175,13 @@ pub fn init_logging(format: LogFormat) {
     // trace level, credentials (passwords, OAuth 2.0 tokens) included: both are held at info
     // whatever IMIPD_LOG asks.
     let filter = tracing_subscriber::EnvFilter::try_from_env("IMIPD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-        .add_directive(
-            "lettre::transport::smtp::client=info"
-                .parse()
-                .expect("a valid directive"),
-        )
-        .add_directive(
-            "async_imap::imap_stream=info"
-                .parse()
-                .expect("a valid directive"),
-        );
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The protocol libraries write every line they send at debug/trace level, the AUTH
+    // PLAIN exchange (lettre) and the LOGIN command (async-imap) included: capped whatever
+    // IMIPD_LOG says, so that no filter setting can put a password in the log.
+    let filter = WIRE_LOGGERS.iter().fold(filter, |filter, directive| {
+        filter.add_directive(directive.parse().expect("a valid static directive"))
+    });
     let under_journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let text = || -> Boxed {
         let layer = tracing_subscriber::fmt::layer()

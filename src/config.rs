@@ -31,6 +31,16 @@ pub enum ConfigError {
         line: Option<usize>,
         message: String,
     },
+    /// The file alone is fine; an `IMIPD__…` environment override broke it.
+    #[error(
+        "{path} with the environment overrides applied: {source}; check the IMIPD__SECTION__KEY variables ({variables})"
+    )]
+    Environment {
+        path: PathBuf,
+        /// Boxed: the `config` crate's error is large and this case is rare.
+        source: Box<config::ConfigError>,
+        variables: String,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
     /// A value that parses but cannot be used: `key` is its dotted path in the file.
@@ -949,10 +959,18 @@ fn located_error(path: &Path, text: &str, source: config::ConfigError) -> Config
                 message,
             }
         }
-        Ok(_) => ConfigError::Load {
-            path: path.to_path_buf(),
-            source,
-        },
+        Ok(_) => {
+            let mut variables: Vec<String> = std::env::vars_os()
+                .filter_map(|(k, _)| k.into_string().ok())
+                .filter(|k| k.starts_with("IMIPD__"))
+                .collect();
+            variables.sort();
+            ConfigError::Environment {
+                path: path.to_path_buf(),
+                source: Box::new(source),
+                variables: variables.join(", "),
+            }
+        }
     }
 }
 

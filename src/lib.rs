@@ -41,6 +41,8 @@
 //! - [`publish`]: the mailbox's calendar for others: the iCalendar feed, jCal, the hCalendar
 //!   page and free/busy, with the privacy levels; its `http` module is the daemon's optional
 //!   HTTP listener (axum).
+//! - [`metrics`]: the Prometheus counters every part records into, served by axum on
+//!   `[metrics] listen` (off by default).
 //! - [`cli`]: the clap commands (`run`, `check`, `process`, `show`, `convert`, `store`, `oauth`); no
 //!   business logic.
 
@@ -52,6 +54,7 @@ pub mod imap;
 pub mod itip;
 pub mod limits;
 pub mod mail;
+pub mod metrics;
 pub mod oauth;
 pub mod pipeline;
 pub mod policy;

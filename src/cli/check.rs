@@ -20,11 +20,12 @@ pub fn run(path: &Path, connect: bool, log_format: Option<LogFormat>) -> ExitCod
     };
     println!("# {}: valid", path.display());
     print_effective(&config);
+    println!();
+    println!("# what each mailbox answers");
     for mailbox in &config.mailboxes {
-        println!();
         match &mailbox.name {
-            Some(name) => println!("{} ({name}) policy:", mailbox.address),
-            None => println!("{} policy:", mailbox.address),
+            Some(name) => println!("{} ({name}):", mailbox.address),
+            None => println!("{}:", mailbox.address),
         }
         for line in mailbox.policy.describe() {
             println!("  - {line}");

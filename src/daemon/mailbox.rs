@@ -84,6 +84,7 @@ pub(super) async fn watch(
         match watcher.session().await {
             Ok(()) => return,
             Err(e) => {
+                crate::metrics::get().reconnect(&watcher.config.address);
                 failures = if watcher.scanned { 1 } else { failures + 1 };
                 let delay = reconnect_delay(failures, fastrand::f64());
                 error!(error = %e, retry_in_ms = delay.as_millis() as u64, "mailbox session failed");
@@ -205,6 +206,7 @@ impl Watcher {
                 return Err("none of the watched folders can be selected".into());
             }
             self.scanned = true;
+            crate::metrics::get().polled(&self.config.address);
             let watched = folders.len() - missing.len();
             if self.config.idle && imap.can_idle() {
                 // IDLE watches the last selected folder; with several folders the wait is
@@ -353,6 +355,7 @@ impl Watcher {
         role: Role,
     ) -> Result<Disposition, WatchError> {
         let span = info_span!("message", folder = %key.folder, uid = key.uid);
+        let started = Instant::now();
         let origin = match role {
             Role::Incoming => pipeline::Origin::Incoming,
             Role::Sent => pipeline::Origin::Sent,
@@ -369,6 +372,17 @@ impl Watcher {
         .instrument(span.clone())
         .await?;
         let already = report.commit == CommitResult::AlreadyProcessed;
+        let metrics = crate::metrics::get();
+        metrics.processing_time(&self.config.address, started.elapsed());
+        if !already {
+            for part in &report.parts {
+                metrics.message(
+                    &self.config.address,
+                    part.result.outcome.as_str(),
+                    &part.result.reason,
+                );
+            }
+        }
         span.in_scope(|| {
             for part in &report.parts {
                 info!(

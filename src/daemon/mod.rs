@@ -55,6 +55,8 @@ pub enum DaemonError {
     Signals(std::io::Error),
     #[error(transparent)]
     Http(#[from] crate::publish::http::BindError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::ListenError),
 }
 
 impl From<crate::config::ConfigError> for DaemonError {
@@ -204,6 +206,10 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> Result<(), DaemonErro
         }
         None => None,
     };
+    let metrics = match config.metrics.listen_addr() {
+        Some(addr) => Some(crate::metrics::serve(addr, store.clone(), root.child_token()).await?),
+        None => None,
+    };
     let mut mailboxes = Mailboxes {
         store,
         root: root.clone(),
@@ -233,6 +239,9 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> Result<(), DaemonErro
                         }
                         match reload(path, &config, &mailboxes.store) {
                             Ok((new, new_senders)) => {
+                                if new.metrics != config.metrics {
+                                    warn!("[metrics] changed: the listener changes at the next restart");
+                                }
                                 senders_tx.send_replace(new_senders);
                                 mailboxes.apply(&new.mailboxes);
                                 if let Some((server, _)) = &publisher {
@@ -267,6 +276,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> Result<(), DaemonErro
         .map(|(_, r)| r.handle)
         .chain(std::iter::once(outbox))
         .chain(publisher.map(|(_, handle)| handle))
+        .chain(metrics)
         .collect();
     let aborts: Vec<_> = handles.iter().map(JoinHandle::abort_handle).collect();
     let finished = tokio::time::timeout(STOP_GRACE, futures_util::future::join_all(handles)).await;

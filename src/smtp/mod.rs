@@ -565,11 +565,13 @@ async fn attempt(
         Ok(()) => {
             crate::store::crash::point("after_smtp_accept");
             store.outbox_sent(item.id).await?;
+            crate::metrics::get().reply_sent(&item.mailbox);
             tracing::info!(message_id = %item.message_id, to = ?item.envelope_to, attempts = item.attempts + 1, "reply sent");
             Ok(Attempt::Sent)
         }
         Err(SendFailure::Permanent(reason)) => {
             tracing::warn!(message_id = %item.message_id, %reason, "reply refused; moved to dead letters");
+            crate::metrics::get().reply_failed(&item.mailbox, true);
             match delivery::dead_letter(store, &item, &reason).await? {
                 Some((sent, status)) => tracing::warn!(
                     message_id = %item.message_id,
@@ -587,6 +589,7 @@ async fn attempt(
             Ok(Attempt::Dead)
         }
         Err(SendFailure::Transient(reason)) => {
+            crate::metrics::get().reply_failed(&item.mailbox, false);
             item.attempts += 1;
             let delay = sender.retry.delay(item.attempts);
             item.next_attempt =
