@@ -559,6 +559,48 @@ pub async fn process_message(
     now: DateTime<Utc>,
     dry_run: bool,
 ) -> Result<Report, StoreError> {
+    let mode = if dry_run {
+        Write::DryRun
+    } else {
+        Write::Flushed
+    };
+    process_with(store, mailbox, key, raw, now, mode).await
+}
+
+/// [`process_message`] for the daemon's fetch batches: the message's transaction is applied
+/// but not flushed. The caller flushes once per batch ([`Store::flush_commits`]) before it
+/// marks the batch on the IMAP server (the store's "Batched flushes" explains why this keeps
+/// exactly-once).
+pub async fn process_message_unflushed(
+    store: &Store,
+    mailbox: &Mailbox,
+    key: MessageKey,
+    raw: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Report, StoreError> {
+    process_with(store, mailbox, key, raw, now, Write::Unflushed).await
+}
+
+/// How [`process_with`] writes its decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// Not at all.
+    DryRun,
+    /// Committed and flushed.
+    Flushed,
+    /// Committed; the caller flushes.
+    Unflushed,
+}
+
+async fn process_with(
+    store: &Store,
+    mailbox: &Mailbox,
+    key: MessageKey,
+    raw: &[u8],
+    now: DateTime<Utc>,
+    mode: Write,
+) -> Result<Report, StoreError> {
+    let dry_run = mode == Write::DryRun;
     let hash = content_hash(raw);
     if !dry_run {
         ensure_busy_horizon(store, mailbox, now).await?;
@@ -600,10 +642,10 @@ pub async fn process_message(
             .map(|r| (mailbox.account.clone(), r.composed.clone()))
             .collect(),
     };
-    let result = if dry_run {
-        CommitResult::Applied
-    } else {
-        store.commit(&commit).await?
+    let result = match mode {
+        Write::DryRun => CommitResult::Applied,
+        Write::Flushed => store.commit(&commit).await?,
+        Write::Unflushed => store.commit_unflushed(&commit)?,
     };
     Ok(Report {
         message_id,

@@ -293,6 +293,12 @@ impl Watcher {
                         break;
                     }
                 }
+                // One flush for the whole batch, before anything of it is marked on the
+                // server (the store's "Batched flushes").
+                self.store.flush_commits().await?;
+                // The batch's replies are durable now: they may leave while the batch is
+                // being marked on the server.
+                self.wake_outbox.notify_one();
                 self.dispose(imap, role, &done, &quarantined).await?;
                 self.store
                     .set_checkpoint(
@@ -304,7 +310,6 @@ impl Watcher {
                         },
                     )
                     .await?;
-                self.wake_outbox.notify_one();
                 if self.stop.is_cancelled() {
                     return Ok(());
                 }
@@ -329,13 +334,12 @@ impl Watcher {
     /// Runs one message through the pipeline and logs what happened.
     async fn process(&self, key: MessageKey, raw: &[u8]) -> Result<Disposition, WatchError> {
         let span = info_span!("message", folder = %key.folder, uid = key.uid);
-        let report: Report = pipeline::process_message(
+        let report: Report = pipeline::process_message_unflushed(
             &self.store,
             &self.mailbox,
             key.clone(),
             raw,
             Utc::now(),
-            false,
         )
         .instrument(span.clone())
         .await?;
