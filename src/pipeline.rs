@@ -1133,7 +1133,12 @@ pub async fn process_message(
     now: DateTime<Utc>,
     dry_run: bool,
 ) -> Result<Report, StoreError> {
-    process_message_from(store, mailbox, key, raw, now, dry_run, Origin::Incoming).await
+    let mode = if dry_run {
+        Write::DryRun
+    } else {
+        Write::Flushed
+    };
+    process_with(store, mailbox, key, raw, now, mode, Origin::Incoming).await
 }
 
 /// [`process_message`] for a message found in a folder of the given [`Origin`]: one from the
@@ -1147,6 +1152,50 @@ pub async fn process_message_from(
     dry_run: bool,
     origin: Origin,
 ) -> Result<Report, StoreError> {
+    let mode = if dry_run {
+        Write::DryRun
+    } else {
+        Write::Flushed
+    };
+    process_with(store, mailbox, key, raw, now, mode, origin).await
+}
+
+/// [`process_message_from`] for the daemon's fetch batches: the message's transaction is
+/// applied but not flushed. The caller flushes once per batch ([`Store::flush_commits`])
+/// before it marks the batch on the IMAP server (the store's "Batched flushes" explains why
+/// this keeps exactly-once).
+pub async fn process_message_unflushed(
+    store: &Store,
+    mailbox: &Mailbox,
+    key: MessageKey,
+    raw: &[u8],
+    now: DateTime<Utc>,
+    origin: Origin,
+) -> Result<Report, StoreError> {
+    process_with(store, mailbox, key, raw, now, Write::Unflushed, origin).await
+}
+
+/// How [`process_with`] writes its decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// Not at all.
+    DryRun,
+    /// Committed and flushed.
+    Flushed,
+    /// Committed; the caller flushes.
+    Unflushed,
+}
+
+async fn process_with(
+    store: &Store,
+    mailbox: &Mailbox,
+    key: MessageKey,
+    raw: &[u8],
+    now: DateTime<Utc>,
+    mode: Write,
+    origin: Origin,
+) -> Result<Report, StoreError> {
+    let dry_run = mode == Write::DryRun;
     let hash = content_hash(raw);
     // A dry run writes nothing, so it reads the busy time a real run would first bring up
     // to its horizon from memory.
@@ -1209,10 +1258,10 @@ pub async fn process_message_from(
             })
             .collect(),
     };
-    let result = if dry_run {
-        CommitResult::Applied
-    } else {
-        store.commit(&commit).await?
+    let result = match mode {
+        Write::DryRun => CommitResult::Applied,
+        Write::Flushed => store.commit(&commit).await?,
+        Write::Unflushed => store.commit_unflushed(&commit)?,
     };
     if !dry_run && result == CommitResult::Applied {
         store.rate_record(&mailbox.account, &counted, now).await?;

@@ -314,6 +314,12 @@ impl Watcher {
                         break;
                     }
                 }
+                // One flush for the whole batch, before anything of it is marked on the
+                // server (the store's "Batched flushes").
+                self.store.flush_commits().await?;
+                // The batch's replies are durable now: they may leave while the batch is
+                // being marked on the server.
+                self.wake_outbox.notify_one();
                 self.dispose(imap, role, &done, &quarantined).await?;
                 self.store
                     .set_checkpoint(
@@ -325,7 +331,6 @@ impl Watcher {
                         },
                     )
                     .await?;
-                self.wake_outbox.notify_one();
                 if self.stop.is_cancelled() {
                     return Ok(());
                 }
@@ -360,13 +365,12 @@ impl Watcher {
             Role::Incoming => pipeline::Origin::Incoming,
             Role::Sent => pipeline::Origin::Sent,
         };
-        let report: Report = pipeline::process_message_from(
+        let report: Report = pipeline::process_message_unflushed(
             &self.store,
             &self.mailbox,
             key.clone(),
             raw,
             Utc::now(),
-            false,
             origin,
         )
         .instrument(span.clone())

@@ -625,6 +625,12 @@ pub async fn drain_outbox(
         }
         // An item whose mailbox is no longer configured waits until it is again.
     }
+    if !due.is_empty() {
+        // The items were listed before this flush, so their commits are durable once it
+        // returns: a reply never leaves for a commit a crash could still take back (the
+        // mailbox tasks flush once per fetch batch; see the store's "Batched flushes").
+        store.flush().await?;
+    }
     let mut queue = due.into_iter();
     let mut running = futures_util::stream::FuturesUnordered::new();
     let mut failure = None;

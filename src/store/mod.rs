@@ -47,6 +47,28 @@
 //! the SMTP server's acceptance and the outbox delete; the reply's deterministic Message-ID
 //! makes that duplicate recognisable to the recipient (and to the crash test).
 //!
+//! # Batched flushes
+//!
+//! A flush costs far more than the transaction it makes durable (it seals sled's log buffer
+//! and writes it out), so the daemon does not flush once per message: it applies one
+//! transaction per message with [`Store::commit_unflushed`] for a whole IMAP fetch batch,
+//! then calls [`Store::flush_commits`] once, and only then marks the batch on the server.
+//! Exactly-once does not weaken, because its argument never needed a flush per message:
+//! - **atomicity** is per transaction, not per flush: after a crash each message's ledger
+//!   entry, objects, busy intervals and outbox items are all there or all absent (sled
+//!   replays whole transactions), so no message is ever half-applied;
+//! - **the mark follows durability**: a message is marked on the server only after a flush
+//!   that covers its commit, as before. A crash before that flush loses the batch's
+//!   unflushed commits wholesale; their messages are still unmarked, are fetched again and
+//!   processed as if for the first time (nothing of them survived to be duplicated);
+//! - **no reply leaves before its commit is durable**: the outbox worker lists the due
+//!   items, then flushes, and only then sends them (see [`crate::smtp::drain_outbox`]), so a
+//!   reply from a commit that a crash could still take back is never handed to SMTP (with
+//!   one flush per message this was a narrow race; now it is closed by construction).
+//!
+//! What changes is only how much work a crash throws away (at most one fetch batch, by
+//! default 50 messages), which is redone from the unmarked messages.
+//!
 //! # sled caveats, and how this module designs around them
 //!
 //! What was checked (CRATES.md §8 and this module's crash test):
@@ -539,6 +561,19 @@ impl Store {
     /// A message the ledger already holds (by IMAP identity, or by Message-ID and content
     /// hash) changes nothing and returns [`CommitResult::AlreadyProcessed`].
     pub async fn commit(&self, commit: &Commit) -> Result<CommitResult, StoreError> {
+        let result = self.commit_unflushed(commit)?;
+        if result == CommitResult::Applied {
+            self.flush_commits().await?;
+        }
+        Ok(result)
+    }
+
+    /// Like [`Store::commit`] but without the flush: the transaction is applied (atomically:
+    /// after a crash it is either wholly there or wholly absent) and visible to readers, but
+    /// not yet durable. The caller must call [`Store::flush_commits`] before it acts on the
+    /// commit outside the store (marking the message on the IMAP server); see "Batched
+    /// flushes" in the module documentation.
+    pub fn commit_unflushed(&self, commit: &Commit) -> Result<CommitResult, StoreError> {
         crash::point("before_commit");
         let ledger_key = commit.key.encode();
         let ledger_value = serde_json::to_vec(&commit.entry).map_err(corrupt("ledger entry"))?;
@@ -622,10 +657,16 @@ impl Store {
         let result = result.map_err(storage)?;
         if result == CommitResult::Applied {
             crash::point("before_flush");
-            self.db.flush_async().await?;
-            crash::point("after_commit");
         }
         Ok(result)
+    }
+
+    /// Makes every commit applied so far durable (as far as sled's flush goes; see the
+    /// caveats above). One call covers any number of [`Store::commit_unflushed`] calls.
+    pub async fn flush_commits(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        crash::point("after_commit");
+        Ok(())
     }
 
     /// The busy intervals of `mailbox` that overlap `[from, to)` (Unix seconds), sorted by
