@@ -14,7 +14,7 @@
 //! `IMIPD_BENCH_GAP_MS` (pause between invitations, default 250), `IMIPD_BENCH_BACKLOG`
 //! (default 2000), `IMIPD_BENCH_POLL_MS` (the NOOP poll interval, default 100).
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::MailStack;
