@@ -275,6 +275,7 @@ async fn a_burst_of_requests_is_answered_up_to_the_hourly_limit() {
         account: ROOM.to_string(),
         identity: Identity::new(vec![CalAddress::parse(ROOM).expect("an address")], None),
         policy: Policy::default(),
+        limits: Default::default(),
     };
     let tmp = tempfile::tempdir().expect("temp dir");
     let store = Store::open(tmp.path()).expect("store opens");

@@ -118,6 +118,7 @@ async fn seed(store: &Store, account: &str, now: DateTime<Utc>) {
             },
             objects,
             replies: Vec::new(),
+            sent: Vec::new(),
             busy: updates,
             checkpoint: None,
         })
