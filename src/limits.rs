@@ -52,7 +52,7 @@ pub struct Limits {
     /// How far ahead, in days, an object may start and is expanded (default 3660, ten years):
     /// an object whose first instance lies beyond is refused.
     pub horizon_days: u32,
-    /// The most replies this mailbox sends to one address in any hour (default 60); 0 turns
+    /// The most replies this mailbox sends to one address in any hour (default 1000); 0 turns
     /// the rate limit off. Messages beyond are refused without an answer (invite floods).
     pub max_replies_per_address_per_hour: u32,
     /// How often, per hour, an unchanged REQUEST of the same UID and SEQUENCE (a status poll)
@@ -77,7 +77,7 @@ impl Default for Limits {
             max_instances: 5000,
             max_recurrence_iterations: 200_000,
             horizon_days: 3660,
-            max_replies_per_address_per_hour: 60,
+            max_replies_per_address_per_hour: 1000,
             status_poll_answers_per_hour: 2,
         }
     }

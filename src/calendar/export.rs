@@ -262,7 +262,8 @@ fn extended_text(basic: &str) -> String {
     let b = basic.as_bytes();
     if b.len() >= 8 && b[..8].iter().all(u8::is_ascii_digit) {
         let date = format!("{}-{}-{}", &basic[..4], &basic[4..6], &basic[6..8]);
-        if b.len() >= 15 && b[8] == b'T' {
+        // Only ASCII digits are sliced: an UNTIL straight from the input may hold anything.
+        if b.len() >= 15 && b[8] == b'T' && b[9..15].iter().all(u8::is_ascii_digit) {
             let rest = &basic[15..];
             return format!(
                 "{date}T{}:{}:{}{rest}",
@@ -465,4 +466,16 @@ fn html(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_until_with_non_ascii_after_the_date_is_no_panic() {
+        // Byte 15 falls inside the second three-byte character.
+        assert_eq!(extended_text("20270101T1\u{20ac}\u{20ac}"), "2027-01-01");
+        assert_eq!(extended_text("20270101T093000Z"), "2027-01-01T09:30:00Z");
+    }
 }

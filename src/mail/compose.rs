@@ -165,10 +165,12 @@ fn zone(tzid: &str) -> Option<Tz> {
 }
 
 fn property<'a>(lines: &'a [String], name: &str) -> Option<(Option<String>, bool, &'a str)> {
+    // `get` and not slicing: the byte after the name may fall inside a multibyte character
+    // of another property's value (a UID of `g6` and a non-ASCII letter; a fuzz finding).
     let line = lines.iter().find(|l| {
-        l.len() > name.len()
-            && l[..name.len()].eq_ignore_ascii_case(name)
-            && matches!(l.as_bytes()[name.len()], b':' | b';')
+        l.get(..name.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(name))
+            && matches!(l.as_bytes().get(name.len()), Some(b':' | b';'))
     })?;
     let (head, value) = line.split_once(':')?;
     let mut tzid = None;
@@ -484,6 +486,15 @@ mod tests {
         assert_eq!(found.parts[0].text, sample().ical);
         assert_eq!(found.parts[1].content_type, "application/ics");
         assert_eq!(composed.envelope_to, vec!["alice@example.test".to_string()]);
+    }
+
+    #[test]
+    fn a_multibyte_character_where_a_property_name_would_end_is_no_panic() {
+        // The process fuzzer's finding: `UID:g6` followed by a three-byte character puts byte 7
+        // (the length of DTSTART) inside it.
+        let ical = "BEGIN:VEVENT\r\nUID:g6\u{e7e7}\r\nDTSTART:20261203T140000Z\r\nEND:VEVENT\r\n";
+        let when = When::from_ical(ical).expect("times");
+        assert_eq!(when.describe(), "Thu 3 Dec 14:00 UTC");
     }
 
     #[test]

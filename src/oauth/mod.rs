@@ -759,10 +759,10 @@ mod tests {
         let base = "[store]\npath = \"s\"\n[[mailbox]]\naddress = \"r@x.test\"\n[mailbox.imap]\nhost = \"h\"\nport = 993\ntls = \"implicit\"\nauth = \"oauth2\"\n{IMAP}[mailbox.smtp]\nhost = \"h\"\nport = 465\ntls = \"implicit\"\nauth = \"oauth2\"\n";
         let section = "[mailbox.imap.oauth2]\nflow = \"refresh_token\"\nclient_id = \"c\"\ntoken_url = \"https://t.test/token\"\n";
         for (imap, expected) in [
-            ("", "needs an [mailbox.imap.oauth2] section"),
+            ("", "there is no [mailbox.imap.oauth2] section"),
             (
                 &format!("password_env = \"P\"\n{section}")[..],
-                "does not use password_file",
+                "uses no password_file",
             ),
         ] {
             std::fs::write(&path, base.replace("{IMAP}", imap)).expect("write");

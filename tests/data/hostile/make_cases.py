@@ -352,7 +352,7 @@ dsn_body = ("--d\r\nContent-Type: text/plain\r\n\r\nDelivery to org@ext.test fai
             f"\r\n--d\r\nContent-Type: message/rfc822\r\n\r\n{original}\r\n--d--\r\n")
 case("loop-delivery-report-is-not-answered", {
     "note": "a DSN carrying our own REPLY back is never answered nor applied",
-    "messages": [{"outcome": "no_action", "reason": "no_calendar", "unchanged": True}],
+    "messages": [{"outcome": "no_action", "reason": "delivery_report", "unchanged": True}],
 }, [("dsn", message(None, method=None, mid="dsn@mx.ext.test", from_="Mail Delivery System <MAILER-DAEMON@mx.ext.test>",
                     headers=["Return-Path: <>", "Auto-Submitted: auto-replied"], subject="Undelivered Mail",
                     body=('Content-Type: multipart/report; report-type=delivery-status; boundary="d"', dsn_body)))])
