@@ -32,6 +32,7 @@ fn mailbox() -> Mailbox {
         account: ROOM.to_string(),
         identity: Identity::new(vec![me], Some("Room 1".to_string())),
         policy: Default::default(),
+        limits: Default::default(),
     }
 }
 
@@ -143,7 +144,12 @@ fn bench_commit(c: &mut Criterion) {
                             let key = key(*n as u32);
                             if batched {
                                 pipeline::process_message_unflushed(
-                                    &store, &mailbox, key, raw, now,
+                                    &store,
+                                    &mailbox,
+                                    key,
+                                    raw,
+                                    now,
+                                    pipeline::Origin::Incoming,
                                 )
                                 .await
                                 .expect("commits");

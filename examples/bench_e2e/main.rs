@@ -488,6 +488,8 @@ async fn raw_smtp_rate(stack: &MailStack, dir: &Path, user: &str, count: usize) 
         allow_plaintext: false,
         retry_initial_secs: 30,
         retry_max_secs: 3600,
+        auth: Default::default(),
+        oauth2: None,
         login: imipd::config::Login {
             username: Some(format!("{user}@example.test")),
             password_file: Some(password_file),
