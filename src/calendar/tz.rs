@@ -5,7 +5,8 @@
 //! 1. by name, with calcard's resolver (`calcard::common::timezone::Tz::from_str`): IANA names
 //!    (chrono-tz, tzdata 2025b), Windows names ("W. Europe Standard Time"), Outlook display
 //!    names ("Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna"), the `(UTC+01:00) …` form and
-//!    the `/softwarestudio.org/…` and `/freeassociation.sourceforge.net/…` prefixes;
+//!    the `/softwarestudio.org/…` and `/freeassociation.sourceforge.net/Tzfile/…` prefixes; any
+//!    other globally unique TZID ("/" first) by the longest tail that is an IANA name;
 //! 2. by the VTIMEZONE's `X-LIC-LOCATION` or numeric `X-MICROSOFT-CDO-TZID`;
 //! 3. by the VTIMEZONE's own STANDARD/DAYLIGHT rules ([`VTimezoneRules`]), including
 //!    Exchange's blocks that start in 1601.
@@ -100,7 +101,16 @@ pub fn zone_by_name(tzid: &str) -> Option<Zone> {
     if tzid.eq_ignore_ascii_case("UTC") || tzid.eq_ignore_ascii_case("GMT") || tzid == "Z" {
         return Some(Zone::Utc);
     }
-    match CalcardTz::from_str(tzid).ok()? {
+    let parsed = CalcardTz::from_str(tzid).ok().or_else(|| {
+        // A globally unique TZID (RFC 5545 §3.2.19, "/" first) of a form calcard does not
+        // know, such as Evolution's "/freeassociation.sourceforge.net/Europe/Berlin" (without
+        // "Tzfile/"): the longest tail after a "/" that is an IANA name.
+        tzid.strip_prefix('/')?
+            .match_indices('/')
+            .find_map(|(i, _)| tzid[i + 2..].parse::<chrono_tz::Tz>().ok())
+            .map(CalcardTz::Tz)
+    })?;
+    match parsed {
         CalcardTz::Tz(tz) if is_utc(tz) => Some(Zone::Utc),
         CalcardTz::Tz(tz) => Some(Zone::Iana(tz)),
         CalcardTz::Fixed(offset) => Some(Zone::Fixed(offset)),

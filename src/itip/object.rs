@@ -426,6 +426,17 @@ impl<'a> Zones<'a> {
         self.sources
             .iter()
             .find_map(|ical| ical.build_tz_resolver().resolve(tzid))
+            .or_else(|| {
+                // Names calcard does not know but the calendar layer does (e.g. Evolution's
+                // "/freeassociation.sourceforge.net/Europe/Berlin"), so that the engine and the
+                // policy agree on which zones exist.
+                match crate::calendar::tz::zone_by_name(tzid)? {
+                    crate::calendar::tz::Zone::Iana(tz) => Some(Tz::Tz(tz)),
+                    crate::calendar::tz::Zone::Utc => Some(Tz::UTC),
+                    crate::calendar::tz::Zone::Fixed(offset) => Some(Tz::Fixed(offset)),
+                    _ => None,
+                }
+            })
     }
 
     /// The instance identity of a date or date-time property (RECURRENCE-ID, DTSTART).
