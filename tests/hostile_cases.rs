@@ -18,6 +18,9 @@
 //! the store as it was: the same objects with the same text, and no reply queued. Every
 //! reason must explain itself (text after the code).
 
+#[path = "common/cases.rs"]
+mod cases;
+
 use imipd::calendar::{self, CalAddress, SchedulingView};
 use imipd::itip::Identity;
 use imipd::limits::Limits;
@@ -261,34 +264,8 @@ async fn run_case(dir: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn every_hostile_case_is_refused_as_expected() {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(cases_dir())
-        .expect("tests/data/hostile exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("expected.json").exists())
-        .collect();
-    dirs.sort();
-    assert!(!dirs.is_empty(), "no cases found");
-    let only = std::env::var("HOSTILE_CASE").ok();
-    let mut failures = Vec::new();
-    for dir in &dirs {
-        let name = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_string();
-        if only.as_deref().is_some_and(|o| !name.contains(o)) {
-            continue;
-        }
-        let errors = run_case(dir).await;
-        if !errors.is_empty() {
-            failures.push(format!("== {name}\n{}", errors.join("\n")));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        dirs.len(),
-        failures.join("\n\n")
-    );
+    cases::run_every_case(&cases_dir(), "HOSTILE_CASE", 1, |dir| async move {
+        run_case(&dir).await
+    })
+    .await;
 }

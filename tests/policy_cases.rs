@@ -25,6 +25,9 @@
 //!
 //! Every request goes through `pipeline::process_message`, the daemon's own path.
 
+#[path = "common/cases.rs"]
+mod cases;
+
 use imipd::calendar::{self, CalAddress, SchedulingView};
 use imipd::cli::process;
 use imipd::itip::Identity;
@@ -343,36 +346,10 @@ async fn run_case(dir: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn every_policy_case_answers_as_expected() {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(cases_dir())
-        .expect("tests/data/policy exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("expected.json").exists())
-        .collect();
-    dirs.sort();
-    assert!(!dirs.is_empty(), "no cases found");
-    let only = std::env::var("POLICY_CASE").ok();
-    let mut failures = Vec::new();
-    for dir in &dirs {
-        let name = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_string();
-        if only.as_deref().is_some_and(|o| !name.contains(o)) {
-            continue;
-        }
-        let errors = run_case(dir).await;
-        if !errors.is_empty() {
-            failures.push(format!("== {name}\n{}", errors.join("\n")));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        dirs.len(),
-        failures.join("\n\n")
-    );
+    cases::run_every_case(&cases_dir(), "POLICY_CASE", 1, |dir| async move {
+        run_case(&dir).await
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "current_thread")]
