@@ -58,6 +58,8 @@ pub enum ConfigError {
         source_name: String,
         reason: String,
     },
+    #[error("[http] push_token_file {path}: {reason}")]
+    PushToken { path: PathBuf, reason: String },
 }
 
 /// `path:line` when the line is known, else `path`.
@@ -97,6 +99,38 @@ pub struct HttpConfig {
     /// The address and port to listen on, e.g. `"127.0.0.1:8787"` (put a TLS-terminating
     /// reverse proxy in front for anything beyond loopback: tokens travel in the URL).
     pub listen: std::net::SocketAddr,
+    /// A file holding the secret a mail server's push notifications must carry
+    /// ([`crate::push`]); without it `/push` does not exist.
+    #[serde(default)]
+    pub push_token_file: Option<PathBuf>,
+}
+
+impl HttpConfig {
+    /// The push secret from `push_token_file` (`None` without one): at least 16 characters
+    /// of `A-Z a-z 0-9 - _ . ~`, because it is written into the server's push URL.
+    pub fn push_token(&self) -> Result<Option<String>, ConfigError> {
+        let Some(path) = &self.push_token_file else {
+            return Ok(None);
+        };
+        let secret = |reason: String| ConfigError::PushToken {
+            path: path.clone(),
+            reason,
+        };
+        let token = std::fs::read_to_string(path)
+            .map_err(|e| secret(e.to_string()))?
+            .trim_end_matches(['\r', '\n'])
+            .to_string();
+        if token.len() < 16
+            || !token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+        {
+            return Err(secret(
+                "the token must be at least 16 characters of A-Z a-z 0-9 - _ . ~; write e.g. the output of `openssl rand -hex 16` into the file".into(),
+            ));
+        }
+        Ok(Some(token))
+    }
 }
 
 /// `[log]`: how the daemon writes its log (the `--log-format` flag wins over it).
@@ -177,6 +211,11 @@ pub struct MailboxConfig {
     /// Wait for new mail with IMAP IDLE when the server offers it; `false` polls instead.
     #[serde(default = "default_true")]
     pub idle: bool,
+    /// Register for the server's push notifications at every login (Dovecot's METADATA key
+    /// for its `ox` push driver, [`crate::push`]), so that a delivery wakes the mailbox at
+    /// once. Pushes reach the daemon at `[http]`'s `/push`.
+    #[serde(default)]
+    pub push: bool,
     /// Seconds between polls of the folders (fractions allowed) when not in IDLE.
     #[serde(default = "default_poll_interval")]
     pub poll_interval_secs: f64,
@@ -486,6 +525,9 @@ impl Config {
             }
         };
         resolve(&mut self.store.path);
+        if let Some(p) = self.http.as_mut().and_then(|h| h.push_token_file.as_mut()) {
+            resolve(p);
+        }
         for mailbox in &mut self.mailboxes {
             for login in [&mut mailbox.imap.login, &mut mailbox.smtp.login] {
                 if let Some(p) = &mut login.password_file {

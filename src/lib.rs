@@ -41,6 +41,8 @@
 //! - [`publish`]: the mailbox's calendar for others: the iCalendar feed, jCal, the hCalendar
 //!   page and free/busy, with the privacy levels; its `http` module is the daemon's optional
 //!   HTTP listener (axum).
+//! - [`push`]: server push (`/push` on the same listener, Dovecot's `ox` push driver) wakes a
+//!   mailbox the moment a message is delivered.
 //! - [`metrics`]: the Prometheus counters every part records into, served by axum on
 //!   `[metrics] listen` (off by default).
 //! - [`cli`]: the clap commands (`run`, `check`, `process`, `show`, `convert`, `store`, `oauth`); no
@@ -59,6 +61,7 @@ pub mod oauth;
 pub mod pipeline;
 pub mod policy;
 pub mod publish;
+pub mod push;
 pub mod smtp;
 pub mod store;
 pub mod tls;

@@ -17,6 +17,7 @@
 //! | `imipd_outbox_depth` | gauge | |
 //! | `imipd_dead_letters` | gauge | |
 //! | `imipd_imap_reconnects_total` | counter | mailbox |
+//! | `imipd_pushes_total` | counter | mailbox |
 //! | `imipd_message_processing_seconds` | histogram | mailbox |
 //! | `imipd_last_successful_poll_timestamp_seconds` | gauge | mailbox |
 
@@ -64,6 +65,7 @@ pub struct Metrics {
     outbox_depth: Gauge,
     dead_letters: Gauge,
     reconnects: Family<MailboxLabels, Counter>,
+    pushes: Family<MailboxLabels, Counter>,
     latency: HistogramFamily,
     last_poll: Family<MailboxLabels, Gauge>,
 }
@@ -112,6 +114,12 @@ impl Metrics {
             "IMAP sessions that failed and were reconnected",
             reconnects.clone(),
         );
+        let pushes = Family::<MailboxLabels, Counter>::default();
+        registry.register(
+            "pushes",
+            "Server pushes that woke the mailbox (/push)",
+            pushes.clone(),
+        );
         let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
         registry.register(
             "message_processing_seconds",
@@ -132,6 +140,7 @@ impl Metrics {
             outbox_depth,
             dead_letters,
             reconnects,
+            pushes,
             latency,
             last_poll,
         }
@@ -178,6 +187,11 @@ impl Metrics {
         self.reconnects
             .get_or_create(&mailbox_labels(mailbox))
             .inc();
+    }
+
+    /// A server push woke `mailbox`.
+    pub fn pushed(&self, mailbox: &str) {
+        self.pushes.get_or_create(&mailbox_labels(mailbox)).inc();
     }
 
     /// Every watched folder of `mailbox` was scanned successfully just now.

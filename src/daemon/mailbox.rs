@@ -62,6 +62,7 @@ pub(super) async fn watch(
     config: MailboxConfig,
     stop: CancellationToken,
     wake_outbox: Arc<Notify>,
+    wake: Arc<Notify>,
 ) {
     let mut watcher = Watcher {
         mailbox: Mailbox {
@@ -74,6 +75,7 @@ pub(super) async fn watch(
         config,
         stop,
         wake_outbox,
+        wake,
         rechecked: HashSet::new(),
         scanned: false,
         credentials: None,
@@ -118,6 +120,8 @@ struct Watcher {
     mailbox: Mailbox,
     stop: CancellationToken,
     wake_outbox: Arc<Notify>,
+    /// Notified by a push ([`crate::push`]): look at the folders now.
+    wake: Arc<Notify>,
     /// Folders whose recently marked messages were re-checked against the ledger already.
     rechecked: HashSet<String>,
     /// Whether the current session got through all folders once (resets the backoff).
@@ -164,6 +168,9 @@ impl Watcher {
             r#move = imap.can_move(),
             "connected to IMAP"
         );
+        if self.config.push {
+            self.register_push(&mut imap).await;
+        }
         // The Sent folder first, so that IDLE (which watches the last selected folder) waits
         // on an incoming one.
         let folders: Vec<(String, Role)> = self
@@ -216,7 +223,7 @@ impl Watcher {
                 } else {
                     IDLE_REFRESH
                 };
-                let (session, end) = imap.idle(wait, &self.stop).await?;
+                let (session, end) = imap.idle(wait, &self.stop, &self.wake).await?;
                 imap = session;
                 if end == IdleEnd::Stopped {
                     imap.logout().await;
@@ -225,14 +232,45 @@ impl Watcher {
             } else {
                 let since = Instant::now();
                 loop {
-                    if !pause(&self.stop, self.config.poll_interval()).await {
-                        imap.logout().await;
-                        return Ok(());
-                    }
-                    if watched > 1 || since.elapsed() >= FULL_SCAN_EVERY || imap.poll().await? {
+                    let woken = tokio::select! {
+                        _ = self.stop.cancelled() => {
+                            imap.logout().await;
+                            return Ok(());
+                        }
+                        _ = self.wake.notified() => true,
+                        _ = tokio::time::sleep(self.config.poll_interval()) => false,
+                    };
+                    if woken
+                        || watched > 1
+                        || since.elapsed() >= FULL_SCAN_EVERY
+                        || imap.poll().await?
+                    {
                         break;
                     }
                 }
+            }
+        }
+    }
+
+    /// Asks the server to push deliveries to this daemon (see [`crate::push`]); a server that
+    /// cannot is logged, and the mailbox goes on with IDLE or polling.
+    async fn register_push(&self, imap: &mut ImapSession) {
+        if !imap.can_set_metadata() {
+            warn!(
+                "push = true, but the server offers no METADATA to register with: set its push up by other means, or the mailbox relies on IDLE and polling alone"
+            );
+            return;
+        }
+        let value = crate::push::metadata_value(&self.config.address);
+        match imap
+            .set_server_metadata(crate::push::METADATA_KEY, &value)
+            .await
+        {
+            Ok(()) => {
+                info!(entry = crate::push::METADATA_KEY, %value, "registered for server push")
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot register for server push; the mailbox relies on IDLE and polling alone")
             }
         }
     }

@@ -14,7 +14,7 @@
 //! # Publishing
 //!
 //! With `[http] listen`, one more task serves the published calendars ([`crate::publish::http`]).
-//! It only reads the store.
+//! It only reads the store, and wakes mailboxes on a server push ([`crate::push`]).
 
 mod mailbox;
 
@@ -103,6 +103,8 @@ struct Mailboxes {
     store: Store,
     root: CancellationToken,
     wake_outbox: Arc<Notify>,
+    /// Each mailbox's push signal, shared with the HTTP listener's `/push`.
+    wakers: crate::push::Wakers,
     running: HashMap<String, Running>,
 }
 
@@ -117,6 +119,7 @@ impl Mailboxes {
             config.clone(),
             stop.clone(),
             self.wake_outbox.clone(),
+            self.wakers.signal(&config.address),
         );
         let handle = tokio::spawn(
             async move {
@@ -139,6 +142,7 @@ impl Mailboxes {
 
     /// Brings the running tasks in line with `wanted`.
     fn apply(&mut self, wanted: &[MailboxConfig]) {
+        self.wakers.update(wanted);
         let keep: Vec<&str> = wanted.iter().map(|m| m.address.as_str()).collect();
         let gone: Vec<String> = self
             .running
@@ -194,10 +198,14 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> Result<(), DaemonErro
     );
     // The publishing listener, when configured: bound before "ready", so a taken port stops
     // the start with an error instead of a daemon that silently publishes nothing.
+    let wakers = crate::push::Wakers::default();
+    wakers.update(&config.mailboxes);
     let publisher = match &config.http {
         Some(http) => {
+            let push = http.push_token()?.map(|token| (token, wakers.clone()));
             let listener = crate::publish::http::bind(http.listen).await?;
-            let server = crate::publish::http::Server::new(store.clone(), &config.mailboxes);
+            let server =
+                crate::publish::http::Server::with_push(store.clone(), &config.mailboxes, push);
             let handle = tokio::spawn(
                 crate::publish::http::serve(listener, server.clone(), root.child_token())
                     .instrument(info_span!("http")),
@@ -214,6 +222,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> Result<(), DaemonErro
         store,
         root: root.clone(),
         wake_outbox: wake_outbox.clone(),
+        wakers,
         running: HashMap::new(),
     };
     mailboxes.apply(&config.mailboxes);

@@ -46,6 +46,8 @@ pub enum IdleEnd {
     Changed,
     /// The wait timed out with no news.
     Timeout,
+    /// A push ([`crate::push`]) said there is news.
+    Woken,
     /// The daemon is stopping.
     Stopped,
 }
@@ -86,6 +88,8 @@ pub enum ImapError {
         command: &'static str,
         source: async_imap::error::Error,
     },
+    #[error("the {what} is not printable ASCII, which this client sends only as a quoted string")]
+    NotAscii { what: &'static str },
     #[error("IMAP {command} got no answer within {COMMAND_TIMEOUT:?}")]
     Timeout { command: &'static str },
     #[error(
@@ -134,6 +138,8 @@ struct Capabilities {
     idle: bool,
     mv: bool,
     uidplus: bool,
+    /// RFC 5464 METADATA (or METADATA-SERVER): server annotations can be set.
+    metadata: bool,
 }
 
 /// A logged-in IMAP session for one mailbox.
@@ -145,6 +151,24 @@ pub struct ImapSession {
     /// Set when the server announced new messages (EXISTS/RECENT) since the last search, so
     /// a message that arrives between the search and IDLE is not left waiting.
     changed: bool,
+}
+
+/// `text` as an IMAP quoted string, or `None` when it is not printable ASCII (which would
+/// need a literal).
+fn quoted(text: &str) -> Option<String> {
+    if !text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    Some(out)
 }
 
 /// An IMAP sequence set for `uids` (ascending), with runs written as ranges: `1:4,7,9:12`.
@@ -430,6 +454,7 @@ impl ImapSession {
             idle: capabilities.has_str("IDLE"),
             mv: capabilities.has_str("MOVE"),
             uidplus: capabilities.has_str("UIDPLUS"),
+            metadata: capabilities.has_str("METADATA") || capabilities.has_str("METADATA-SERVER"),
         };
         let capability_names = capabilities
             .iter()
@@ -699,6 +724,30 @@ impl ImapSession {
     }
 
     /// Whether the server offers IDLE (RFC 2177).
+    /// Whether server annotations (RFC 5464 METADATA) can be set.
+    pub fn can_set_metadata(&self) -> bool {
+        self.caps.metadata
+    }
+
+    /// Sets the server annotation `entry` (e.g. [`crate::push::METADATA_KEY`]) to `value`
+    /// (RFC 5464 `SETMETADATA ""`). Both must be printable ASCII (they are sent as quoted
+    /// strings); anything else is refused before it reaches the server.
+    pub async fn set_server_metadata(&mut self, entry: &str, value: &str) -> Result<(), ImapError> {
+        let (Some(entry), Some(value)) = (quoted(entry), quoted(value)) else {
+            return Err(ImapError::NotAscii {
+                what: "METADATA entry or value",
+            });
+        };
+        let command = format!("SETMETADATA \"\" ({entry} {value})");
+        let result = timed(
+            "SETMETADATA",
+            self.session.run_command_and_check_ok(&command),
+        )
+        .await;
+        self.drain();
+        result
+    }
+
     pub fn can_idle(&self) -> bool {
         self.caps.idle
     }
@@ -708,12 +757,14 @@ impl ImapSession {
         self.caps.mv
     }
 
-    /// Waits in IDLE on the selected folder until the server reports a change, `timeout`
-    /// passes, or `stop` is cancelled. The session comes back out of IDLE in every case.
+    /// Waits in IDLE on the selected folder until the server reports a change, `wake` is
+    /// notified (a push), `timeout` passes, or `stop` is cancelled. The session comes back out
+    /// of IDLE in every case.
     pub async fn idle(
         self,
         timeout: Duration,
         stop: &tokio_util::sync::CancellationToken,
+        wake: &tokio::sync::Notify,
     ) -> Result<(ImapSession, IdleEnd), ImapError> {
         use async_imap::extensions::idle::IdleResponse;
         let caps = self.caps;
@@ -738,23 +789,30 @@ impl ImapSession {
             let bounded = tokio::time::timeout(timeout, wait);
             tokio::pin!(bounded);
             let result = tokio::select! {
-                result = &mut bounded => result,
+                result = &mut bounded => Some(result),
                 _ = stop.cancelled() => {
                     drop(interrupt);
-                    Ok(Ok(IdleResponse::ManualInterrupt))
+                    Some(Ok(Ok(IdleResponse::ManualInterrupt)))
+                }
+                _ = wake.notified() => {
+                    drop(interrupt);
+                    None
                 }
             };
             match result {
-                Err(_) => IdleEnd::Timeout,
-                Ok(Err(source)) => {
-                    return Err(ImapError::Command {
-                        command: "IDLE",
-                        source,
-                    });
-                }
-                Ok(Ok(IdleResponse::NewData(_))) => IdleEnd::Changed,
-                Ok(Ok(IdleResponse::Timeout)) => IdleEnd::Timeout,
-                Ok(Ok(IdleResponse::ManualInterrupt)) => IdleEnd::Stopped,
+                None => IdleEnd::Woken,
+                Some(result) => match result {
+                    Err(_) => IdleEnd::Timeout,
+                    Ok(Err(source)) => {
+                        return Err(ImapError::Command {
+                            command: "IDLE",
+                            source,
+                        });
+                    }
+                    Ok(Ok(IdleResponse::NewData(_))) => IdleEnd::Changed,
+                    Ok(Ok(IdleResponse::Timeout)) => IdleEnd::Timeout,
+                    Ok(Ok(IdleResponse::ManualInterrupt)) => IdleEnd::Stopped,
+                },
             }
         };
         let session = timed("DONE", handle.done()).await?;

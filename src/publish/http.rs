@@ -36,7 +36,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -64,6 +64,8 @@ struct Inner {
     started: DateTime<Utc>,
     /// The digest an unknown mailbox's token is compared with (no token matches it).
     decoy: [u8; 32],
+    /// `/push` ([`crate::push`]): the digest of the push secret and the mailboxes' signals.
+    push: Option<([u8; 32], crate::push::Wakers)>,
 }
 
 /// Why the listener could not start.
@@ -77,8 +79,18 @@ pub struct BindError {
 }
 
 impl Server {
-    /// A server over `store` for the configured mailboxes.
+    /// A server over `store` for the configured mailboxes, without `/push`.
     pub fn new(store: Store, mailboxes: &[MailboxConfig]) -> Server {
+        Server::with_push(store, mailboxes, None)
+    }
+
+    /// A server over `store` for the configured mailboxes; with `push` (the secret, and the
+    /// mailboxes' signals), `/push` wakes them.
+    pub fn with_push(
+        store: Store,
+        mailboxes: &[MailboxConfig],
+        push: Option<(String, crate::push::Wakers)>,
+    ) -> Server {
         let mut decoy = [0u8; 32];
         for byte in &mut decoy {
             *byte = fastrand::u8(..);
@@ -90,6 +102,7 @@ impl Server {
                 seen: Mutex::new(HashMap::new()),
                 started: trimmed(Utc::now()),
                 decoy,
+                push: push.map(|(token, wakers)| (Sha256::digest(token.as_bytes()).into(), wakers)),
             }),
         };
         server.update(mailboxes);
@@ -113,6 +126,7 @@ impl Server {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/calendars/{address}/{file}", get(serve_file))
+            .route("/push", put(push).post(push))
             .fallback(|| async { not_found() })
             .with_state(self.clone())
     }
@@ -195,6 +209,73 @@ fn bad_request(message: String) -> Response {
         format!("{message}\n"),
     )
         .into_response()
+}
+
+/// `/push`: wakes the mailbox the body names (see [`crate::push`] for the contract).
+async fn push(
+    State(server): State<Server>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some((expected, wakers)) = &server.inner.push else {
+        return not_found();
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(push_secret);
+    let digest: [u8; 32] = Sha256::digest(given.as_deref().unwrap_or_default().as_bytes()).into();
+    if given.is_none() || !bool::from(digest.ct_eq(expected)) {
+        warn!("a push was refused: missing or wrong secret");
+        return (
+            StatusCode::UNAUTHORIZED,
+            [
+                (header::WWW_AUTHENTICATE, "Basic realm=\"imipd push\""),
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            ],
+            "the push secret is missing or wrong\n",
+        )
+            .into_response();
+    }
+    let notice: crate::push::Notice = match serde_json::from_slice(&body) {
+        Ok(notice) => notice,
+        Err(e) => {
+            return bad_request(format!(
+                "the body must be JSON with a string \"user\" naming the mailbox: {e}"
+            ));
+        }
+    };
+    match wakers.wake(&notice.user) {
+        Some(address) => {
+            crate::metrics::get().pushed(&address);
+            tracing::debug!(mailbox = %address, "woken by a push");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => {
+            info!(user = %notice.user, "a push names no configured mailbox");
+            not_found()
+        }
+    }
+}
+
+/// The secret of an `Authorization` header: a Basic password (any user name) or a Bearer
+/// token.
+fn push_secret(header: &str) -> Option<String> {
+    use base64::Engine;
+    let (scheme, value) = header.trim().split_once(' ')?;
+    let value = value.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(value.to_string());
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (_, password) = decoded.split_once(':')?;
+    Some(password.to_string())
 }
 
 /// One representation, ready to be served.
