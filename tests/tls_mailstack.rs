@@ -1,7 +1,8 @@
 //! Certificate verification against the real mail stack, whose certificates come from its own
 //! CA (`MAILSTACK_CA`): with no `ca_file` imipd trusts only the public web PKI and refuses
 //! the servers with an error that names the certificate; with the CA file it connects. IMAPS
-//! (implicit TLS) as room9, submission with STARTTLS as mallory.
+//! (implicit TLS) as room9, submission with STARTTLS and submissions (implicit TLS) as mallory.
+//! Also: the password transport keeps one logged-in connection for message after message.
 
 mod common;
 
@@ -100,4 +101,93 @@ async fn submission_starttls_refuses_the_stack_certificate_without_its_ca_and_ac
         .send(&item, &bytes)
         .await
         .unwrap_or_else(|e| panic!("with the stack's CA the message is submitted: {e:?}"));
+}
+
+#[tokio::test]
+async fn submissions_implicit_tls_refuses_the_stack_certificate_without_its_ca_and_accepts_it_with()
+{
+    let stack = MailStack::get();
+    let password = stack.password("mallory").to_string();
+    let tag = common::unique("tls-implicit");
+    let implicit = |ca_file| SmtpConfig {
+        port: stack.port("MAILSTACK_SUBMISSIONS_PORT"),
+        tls: TlsMode::Implicit,
+        ..submission(&stack, ca_file)
+    };
+
+    let sender = Sender::new(&implicit(None), "mallory@example.test", &password)
+        .expect("the transport is built");
+    let (item, bytes) = note_to_self(&format!("{tag}-refused"));
+    match sender.send(&item, &bytes).await {
+        Err(SendFailure::Transient(reason) | SendFailure::Permanent(reason)) => assert!(
+            reason.contains("certificate") && reason.contains("ca_file"),
+            "the error names the certificate and the setting that fixes it: {reason}"
+        ),
+        Ok(()) => panic!("a certificate from an unknown CA was accepted"),
+    }
+
+    let sender = Sender::new(
+        &implicit(Some(PathBuf::from(stack.ca()))),
+        "mallory@example.test",
+        &password,
+    )
+    .expect("the transport is built");
+    let (item, bytes) = note_to_self(&format!("{tag}-accepted"));
+    sender
+        .send(&item, &bytes)
+        .await
+        .unwrap_or_else(|e| panic!("with the stack's CA the message is submitted: {e:?}"));
+}
+
+#[tokio::test]
+async fn one_pooled_connection_carries_message_after_message() {
+    let stack = MailStack::get();
+    let password = stack.password("mallory").to_string();
+    let tag = common::unique("pool");
+    let sender = Sender::new(
+        &submission(&stack, Some(PathBuf::from(stack.ca()))),
+        "mallory@example.test",
+        &password,
+    )
+    .expect("the transport is built");
+    assert_eq!(
+        sender.idle_connections(),
+        0,
+        "nothing is opened before the first send"
+    );
+    for n in 0..3 {
+        let (item, bytes) = note_to_self(&format!("{tag}-{n}"));
+        sender
+            .send(&item, &bytes)
+            .await
+            .unwrap_or_else(|e| panic!("message {n} is submitted: {e:?}"));
+        // A new connection per message would leave one more idle each time.
+        assert_eq!(
+            sender.idle_connections(),
+            1,
+            "after message {n} the one connection waits for the next"
+        );
+    }
+    // A refused message (a recipient Postfix does not know) drops its connection, and the
+    // next message gets a fresh one.
+    let (mut item, bytes) = note_to_self(&format!("{tag}-refused"));
+    item.envelope_to = vec!["nobody-at-all@example.test".into()];
+    assert!(
+        matches!(
+            sender.send(&item, &bytes).await,
+            Err(SendFailure::Permanent(_))
+        ),
+        "an unknown local recipient is refused for good"
+    );
+    assert_eq!(
+        sender.idle_connections(),
+        0,
+        "the failed connection is not kept"
+    );
+    let (item, bytes) = note_to_self(&format!("{tag}-after"));
+    sender
+        .send(&item, &bytes)
+        .await
+        .unwrap_or_else(|e| panic!("the next message gets a new connection: {e:?}"));
+    assert_eq!(sender.idle_connections(), 1);
 }

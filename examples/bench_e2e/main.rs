@@ -14,6 +14,9 @@
 //!   for the reply (the daemon's `reply sent` line, written right after it), split at the
 //!   daemon's `message processed` line; and a plain client's IDLE on the same server (the
 //!   floor the server's own notification sets);
+//! - the same **in IDLE with server push** (`push = true`, Dovecot's push_notification plugin
+//!   calling the daemon's `/push`; the stack must have been started with `MAILSTACK_PUSH_URL`
+//!   pointing at `IMIPD_BENCH_PUSH_PORT` with the secret `IMIPD_BENCH_PUSH_TOKEN`);
 //! - **polling latency**: the same with `idle = false`, at the default poll interval and at
 //!   a fast one (default 0.1 s), invitations sent at a fixed gap;
 //! - the daemon's peak RSS and CPU seconds (from `/proc`), and the load average.
@@ -27,7 +30,8 @@
 //! (IDLE latency samples, default 500), `IMIPD_BENCH_POLL_INVITES` (default 500),
 //! `IMIPD_BENCH_POLL_GAP_MS` (default 200), `IMIPD_BENCH_POLL_SECS` (the fast interval,
 //! default 0.1), `IMIPD_BENCH_FLOOR` (plain-client IDLE samples, default 100),
-//! `IMIPD_BENCH_SKIP` (any of `idle,poll,floor,backlog`).
+//! `IMIPD_BENCH_PUSH_PORT` and `IMIPD_BENCH_PUSH_TOKEN` (the push mode; skipped without them),
+//! `IMIPD_BENCH_SKIP` (any of `idle,push,poll,floor,backlog`).
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
@@ -70,11 +74,17 @@ fn loadavg() -> String {
 
 /// Writes a daemon configuration for `user` with extra `[[mailbox]]` lines.
 fn write_config(stack: &MailStack, dir: &Path, user: &str, extra: &str) -> PathBuf {
+    write_config_with(stack, dir, user, extra, "")
+}
+
+/// [`write_config`] with `top` lines before the mailbox (e.g. an `[http]` section).
+fn write_config_with(stack: &MailStack, dir: &Path, user: &str, extra: &str, top: &str) -> PathBuf {
     let password_file = dir.join(format!("{user}.password"));
     std::fs::write(&password_file, stack.password(user)).expect("write the password file");
     let text = format!(
         r#"[store]
 path = "store"
+{top}
 
 # The benchmark's backlog comes from one organiser: no invite-flood limit.
 [limits]
@@ -279,15 +289,47 @@ fn requests(corpus: &Corpus, room: &str, organizer: &str, tag: &str, count: usiz
         .collect()
 }
 
-/// Live latency in IDLE, one invitation at a time.
-async fn idle_latency(stack: &MailStack, corpus: &Corpus, base: &Path) -> Value {
+/// Live latency in IDLE, one invitation at a time; with `push` (the listener's port and
+/// secret), the mailbox also registers for and is woken by the server's push.
+async fn idle_latency(
+    stack: &MailStack,
+    corpus: &Corpus,
+    base: &Path,
+    push: Option<(u16, &str)>,
+) -> Value {
     let count = env_or("IMIPD_BENCH_INVITES", 500) as usize;
-    let (room, organizer) = ("room1", "bob@example.test");
-    let dir = base.join("idle");
+    // Each mode its own room and organiser (a pushed room keeps its registration).
+    let (room, organizer, name) = match push {
+        None => ("room1", "bob@example.test", "idle"),
+        Some(_) => ("grace", "frank@example.test", "push"),
+    };
+    let dir = base.join(name);
     std::fs::create_dir_all(&dir).expect("create the run directory");
     let load_before = loadavg();
-    let daemon = Daemon::start(&write_config(stack, &dir, room, "idle = true"));
+    let config = match push {
+        None => write_config(stack, &dir, room, "idle = true"),
+        Some((port, token)) => {
+            let token_file = dir.join("push.token");
+            std::fs::write(&token_file, token).expect("write the push token");
+            let http = format!(
+                "[http]\nlisten = \"127.0.0.1:{port}\"\npush_token_file = \"{}\"\n",
+                token_file.display()
+            );
+            write_config_with(stack, &dir, room, "idle = true\npush = true", &http)
+        }
+    };
+    let daemon = Daemon::start(&config);
     daemon.wait_connected().await;
+    if push.is_some() {
+        while !daemon.log().contains("registered for server push") {
+            assert!(
+                !daemon.log().contains("cannot register"),
+                "push registration failed:\n{}",
+                daemon.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     tokio::time::sleep(Duration::from_millis(700)).await;
     let mut tail = LogTail::new(&daemon.log);
     let invitations = requests(corpus, room, organizer, &common::unique("idle"), count);
@@ -324,7 +366,7 @@ async fn idle_latency(stack: &MailStack, corpus: &Corpus, base: &Path) -> Value 
     }
     let usage = daemon.stop();
     json!({
-        "mode": "IDLE",
+        "mode": if push.is_some() { "IDLE + server push" } else { "IDLE" },
         "invitations": count,
         "lost": lost,
         "total": summary(total),
@@ -702,6 +744,7 @@ fn print_table(result: &Value) {
     for (key, name) in [
         ("floor", "plain client IDLE: SMTP 250 → EXISTS"),
         ("idle", "IDLE, one at a time"),
+        ("push", "IDLE + server push, one at a time"),
         ("poll", "NOOP polling, default interval"),
         ("poll_fast", "NOOP polling, fast interval"),
     ] {
@@ -718,7 +761,7 @@ fn print_table(result: &Value) {
             ms(l, &["total", "max_ms"]),
             l["load_before"].as_str().unwrap_or("")
         );
-        if key == "idle" {
+        if key == "idle" || key == "push" {
             println!(
                 "| … of which SMTP 250 → message processed | p50 {} ms, p99 {} ms | |",
                 ms(l, &["accepted_to_processed", "p50_ms"]),
@@ -759,7 +802,18 @@ async fn main() {
         result["floor"] = idle_floor(&stack, &corpus).await;
     }
     if !skipped("idle") {
-        result["idle"] = idle_latency(&stack, &corpus, &base).await;
+        result["idle"] = idle_latency(&stack, &corpus, &base, None).await;
+    }
+    let push_port = std::env::var("IMIPD_BENCH_PUSH_PORT")
+        .ok()
+        .and_then(|p| p.parse::<u16>().ok());
+    let push_token = std::env::var("IMIPD_BENCH_PUSH_TOKEN").ok();
+    match (push_port, push_token.as_deref()) {
+        _ if skipped("push") => {}
+        (Some(port), Some(token)) => {
+            result["push"] = idle_latency(&stack, &corpus, &base, Some((port, token))).await;
+        }
+        _ => eprintln!("push mode skipped: IMIPD_BENCH_PUSH_PORT / IMIPD_BENCH_PUSH_TOKEN unset"),
     }
     if !skipped("poll") {
         // The default interval, then the given one (IMIPD_BENCH_POLL_SECS, default 0.1).

@@ -10,16 +10,16 @@
 //! A permanent refusal is also recorded on the object the reply was about, as its
 //! `SCHEDULE-STATUS` ([`delivery`]), in the same transaction that makes it a dead letter.
 
+mod conn;
 pub mod delivery;
 
 use crate::config::{SmtpConfig, TlsMode};
 use crate::store::{OutboxItem, Store, StoreError};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::commands::Ehlo;
 use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -59,8 +59,8 @@ pub struct Sender {
 /// How a [`Sender`] reaches its server.
 #[derive(Clone)]
 enum Transport {
-    /// lettre's pooled transport, logging in with a password.
-    Pool(AsyncSmtpTransport<Tokio1Executor>),
+    /// Pooled connections ([`conn`]), logging in with a password.
+    Pool(conn::SharedPool),
     /// One connection per message, logging in with an OAuth 2.0 token (the token changes
     /// over time, and lettre has no OAUTHBEARER).
     OAuth2(Box<OAuth2Smtp>),
@@ -69,10 +69,7 @@ enum Transport {
 /// The settings of an OAuth 2.0 sender.
 #[derive(Clone)]
 struct OAuth2Smtp {
-    host: String,
-    port: u16,
-    tls: TlsMode,
-    tls_parameters: Option<TlsParameters>,
+    endpoint: conn::Endpoint,
     user: String,
     source: crate::oauth::TokenSource,
 }
@@ -102,26 +99,7 @@ const MAX_INITIAL_RESPONSE: usize = 400;
 
 impl OAuth2Smtp {
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendFailure> {
-        let hello = ClientId::default();
-        let timeout = Some(Duration::from_secs(60));
-        let server = (self.host.as_str(), self.port);
-        let implicit = match self.tls {
-            TlsMode::Implicit => self.tls_parameters.clone(),
-            _ => None,
-        };
-        let mut connection =
-            AsyncSmtpConnection::connect_tokio1(server, timeout, &hello, implicit, None)
-                .await
-                .map_err(|e| SendFailure::Transient(format!("cannot connect: {e}")))?;
-        if self.tls == TlsMode::Starttls
-            && let Some(parameters) = self.tls_parameters.clone()
-        {
-            connection
-                .starttls(parameters, &hello)
-                .await
-                .map_err(|e| SendFailure::Transient(format!("STARTTLS: {e}")))?;
-        }
-        Ok(connection)
+        self.endpoint.connect().await
     }
 
     /// EHLO (for the raw AUTH line: lettre's parsed one drops mechanisms it does not know),
@@ -153,12 +131,16 @@ impl OAuth2Smtp {
         let mechanism = sasl::choose(wanted, offered.iter().map(String::as_str)).ok_or_else(|| {
             AuthFailure::Other(SendFailure::Transient(format!(
                 "{} offers no SASL mechanism for OAuth 2.0 that mechanism = {wanted:?} allows (it offers: {})",
-                self.host,
+                self.endpoint.host,
                 offered.join(" ")
             )))
         })?;
         let initial = b64.encode(sasl::initial_response(
-            mechanism, &self.user, &self.host, self.port, token,
+            mechanism,
+            &self.user,
+            &self.endpoint.host,
+            self.endpoint.port,
+            token,
         ));
         let first = if initial.len() <= MAX_INITIAL_RESPONSE {
             connection
@@ -250,7 +232,7 @@ impl OAuth2Smtp {
         }
         Err(SendFailure::Transient(format!(
             "{} refused the OAuth 2.0 token of {} even after a fresh one was fetched: {refusal}; check the app's SMTP permission (SMTP AUTH must be enabled for the mailbox)",
-            self.host, self.user
+            self.endpoint.host, self.user
         )))
     }
 }
@@ -293,6 +275,24 @@ fn retry(config: &SmtpConfig) -> Retry {
     }
 }
 
+/// Plaintext only to a loopback address, and only when asked for.
+fn check_plaintext(config: &SmtpConfig) -> Result<(), SmtpError> {
+    if config.tls == TlsMode::None && !(config.allow_plaintext && is_loopback(&config.host)) {
+        return Err(SmtpError::PlaintextRefused {
+            host: config.host.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// lettre's TLS parameters for STARTTLS (`None` for any other mode).
+fn starttls_parameters(config: &SmtpConfig) -> Result<Option<TlsParameters>, SmtpError> {
+    match config.tls {
+        TlsMode::Starttls => tls_parameters(config).map(Some),
+        _ => Ok(None),
+    }
+}
+
 fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters, SmtpError> {
     let setup = |source| SmtpError::Setup {
         host: config.host.clone(),
@@ -329,23 +329,10 @@ impl Sender {
             }
             crate::oauth::Credentials::OAuth2(source) => source,
         };
-        let tls_parameters = match config.tls {
-            TlsMode::Implicit | TlsMode::Starttls => Some(tls_parameters(config)?),
-            TlsMode::None => {
-                if !(config.allow_plaintext && is_loopback(&config.host)) {
-                    return Err(SmtpError::PlaintextRefused {
-                        host: config.host.clone(),
-                    });
-                }
-                None
-            }
-        };
+        check_plaintext(config)?;
         Ok(Sender {
             transport: Transport::OAuth2(Box::new(OAuth2Smtp {
-                host: config.host.clone(),
-                port: config.port,
-                tls: config.tls,
-                tls_parameters,
+                endpoint: conn::Endpoint::new(config, starttls_parameters(config)?)?,
                 user: user.to_string(),
                 source,
             })),
@@ -355,31 +342,15 @@ impl Sender {
 
     /// A transport for `config`, logging in as `user`.
     pub fn new(config: &SmtpConfig, user: &str, password: &str) -> Result<Sender, SmtpError> {
-        let builder = match config.tls {
-            TlsMode::Implicit => {
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
-                    .tls(Tls::Wrapper(tls_parameters(config)?))
-            }
-            TlsMode::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
-                    .tls(Tls::Required(tls_parameters(config)?))
-            }
-            TlsMode::None => {
-                if !(config.allow_plaintext && is_loopback(&config.host)) {
-                    return Err(SmtpError::PlaintextRefused {
-                        host: config.host.clone(),
-                    });
-                }
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
-            }
-        };
-        let transport = builder
-            .port(config.port)
-            .credentials(Credentials::new(user.to_string(), password.to_string()))
-            .timeout(Some(Duration::from_secs(60)))
-            .build();
+        check_plaintext(config)?;
+        let endpoint = conn::Endpoint::new(config, starttls_parameters(config)?)?;
+        let credentials = Credentials::new(user.to_string(), password.to_string());
         Ok(Sender {
-            transport: Transport::Pool(transport),
+            transport: Transport::Pool(std::sync::Arc::new(conn::Pool::new(
+                endpoint,
+                credentials,
+                SEND_CONCURRENCY,
+            ))),
             retry: retry(config),
         })
     }
@@ -389,14 +360,17 @@ impl Sender {
     /// once, as for a real send).
     pub async fn verify(&self) -> Result<(), SendFailure> {
         match &self.transport {
-            Transport::Pool(transport) => match transport.test_connection().await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(SendFailure::Transient(
-                    "the server did not answer NOOP".into(),
-                )),
-                Err(e) => Err(classify(e)),
-            },
+            Transport::Pool(pool) => pool.verify().await,
             Transport::OAuth2(oauth2) => oauth2.verify().await,
+        }
+    }
+
+    /// How many logged-in connections wait idle for the next message (always 0 with OAuth
+    /// 2.0, which connects per message).
+    pub fn idle_connections(&self) -> usize {
+        match &self.transport {
+            Transport::Pool(pool) => pool.idle_count(),
+            Transport::OAuth2(_) => 0,
         }
     }
 
@@ -417,11 +391,7 @@ impl Sender {
             .collect::<Result<Vec<_>, _>>()?;
         let envelope = Envelope::new(Some(from), to).map_err(|e| permanent(e.to_string()))?;
         match &self.transport {
-            Transport::Pool(transport) => transport
-                .send_raw(&envelope, bytes)
-                .await
-                .map(|_| ())
-                .map_err(classify),
+            Transport::Pool(pool) => pool.send(&envelope, bytes).await,
             Transport::OAuth2(oauth2) => oauth2.send(&envelope, bytes).await,
         }
     }
