@@ -454,8 +454,7 @@ impl<'a> Zones<'a> {
         match param(entry, &ICalendarParameterName::Tzid) {
             Some(tzid) => {
                 let tz = self.resolve(&tzid)?;
-                dt.to_date_time_with_tz(tz)
-                    .map(|d| Rid::Instant(d.timestamp()))
+                Some(Rid::Instant(local_instant(&tz, result.date_time)))
             }
             None => Some(Rid::Floating(result.date_time)),
         }
@@ -465,6 +464,28 @@ impl<'a> Zones<'a> {
     pub fn rid(&self, comp: &ICalendarComponent) -> Option<Rid> {
         comp.property(&ICalendarProperty::RecurrenceId)
             .and_then(|e| self.rid_of(e))
+    }
+}
+
+/// The Unix time of the wall-clock time `local` in `tz`, read as RFC 5545 §3.3.5 says: in an
+/// overlap (the hour repeated when clocks go back) the first occurrence; in a gap (the hour
+/// skipped when they go forward) with the offset in force before the gap, which moves the time
+/// forward by the gap's length. (calcard's own conversion gives up on both.)
+fn local_instant(tz: &Tz, local: NaiveDateTime) -> i64 {
+    use chrono::{LocalResult, Offset, TimeZone};
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(d) | LocalResult::Ambiguous(d, _) => d.timestamp(),
+        LocalResult::None => {
+            // No zone has two transitions within 12 hours: the offset half a day earlier is
+            // the one before the gap.
+            let before = tz
+                .offset_from_utc_datetime(&(local - chrono::Duration::hours(12)))
+                .fix()
+                .local_minus_utc();
+            (local - chrono::Duration::seconds(before.into()))
+                .and_utc()
+                .timestamp()
+        }
     }
 }
 
@@ -673,6 +694,31 @@ BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\nEND:VEVENT\r\nE
         let all = instances(&doc, doc.master().expect("master"));
         assert_eq!(all.len(), 5);
         assert!(all.contains(&zones.rid_of(&utc).expect("rid")));
+    }
+
+    #[test]
+    fn times_in_a_dst_gap_or_overlap_are_read_as_rfc_5545_says() {
+        let zones = Zones::new(Vec::new());
+        let at = |text: &str| match zones.rid_of(&line(text).expect("line")) {
+            Some(Rid::Instant(t)) => t,
+            other => panic!("{text}: {other:?}"),
+        };
+        // Europe/Berlin skips 02:00-03:00 on 28 March 2027: 02:30 is read with the winter
+        // offset (+01:00), i.e. 01:30 UTC, the same instant as 03:30 summer time.
+        assert_eq!(
+            at("DTSTART;TZID=Europe/Berlin:20270328T023000"),
+            at("DTSTART:20270328T013000Z")
+        );
+        assert_eq!(
+            at("DTSTART;TZID=Europe/Berlin:20270328T023000"),
+            at("DTSTART;TZID=Europe/Berlin:20270328T033000")
+        );
+        // ... and repeats 02:00-03:00 on 31 October 2027: 02:30 is the first one (summer time,
+        // 00:30 UTC).
+        assert_eq!(
+            at("RECURRENCE-ID;TZID=Europe/Berlin:20271031T023000"),
+            at("RECURRENCE-ID:20271031T003000Z")
+        );
     }
 
     #[test]
