@@ -1267,6 +1267,39 @@ password_env = "ROOM1_PASSWORD"
     }
 
     #[test]
+    fn the_push_token_is_read_from_its_file_and_checked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = format!(
+            "{GOOD}\n[http]\nlisten = \"127.0.0.1:8787\"\npush_token_file = \"push.token\"\n"
+        );
+        let config = Config::load(&write(dir.path(), &text)).expect("loads");
+        let http = config.http.expect("[http]");
+        assert_eq!(http.push_token_file, Some(dir.path().join("push.token")));
+        let missing = http.push_token().expect_err("no file yet").to_string();
+        assert!(
+            missing.starts_with("[http] push_token_file ") && missing.contains("push.token"),
+            "{missing}"
+        );
+        std::fs::write(dir.path().join("push.token"), "short\n").expect("write");
+        let short = http.push_token().expect_err("too short").to_string();
+        assert!(short.contains("at least 16 characters"), "{short}");
+        std::fs::write(dir.path().join("push.token"), "0123456789abcdef-xyz\n").expect("write");
+        assert_eq!(
+            http.push_token().expect("a good token"),
+            Some("0123456789abcdef-xyz".to_string())
+        );
+        let without = Config::load(&write(
+            dir.path(),
+            &format!("{GOOD}\n[http]\nlisten = \"127.0.0.1:8787\"\n"),
+        ))
+        .expect("loads");
+        assert_eq!(
+            without.http.expect("[http]").push_token().expect("no file"),
+            None
+        );
+    }
+
+    #[test]
     fn a_short_publish_token_or_an_unknown_zone_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let text = GOOD.replace("aliases = [", "publish_token = \"short\"\naliases = [");

@@ -18,6 +18,14 @@ pub fn run(path: &Path, connect: bool, log_format: Option<LogFormat>) -> ExitCod
             return ExitCode::from(2);
         }
     };
+    // The push secret is read at start-up: an unreadable or too short one stops the daemon,
+    // so it is checked here too.
+    if let Some(http) = &config.http
+        && let Err(e) = http.push_token()
+    {
+        eprintln!("imipd: {e}");
+        return ExitCode::from(2);
+    }
     println!("# {}: valid", path.display());
     print_effective(&config);
     println!();
@@ -76,6 +84,18 @@ fn print_effective(config: &Config) {
         Some(listen) => println!("listen = {listen:?}"),
         None => println!("# listen not set: no metrics endpoint"),
     }
+    println!();
+    println!("[http]");
+    match &config.http {
+        Some(http) => {
+            println!("listen = {:?}", http.listen.to_string());
+            match &http.push_token_file {
+                Some(path) => println!("push_token_file = {:?}", path.display().to_string()),
+                None => println!("# push_token_file not set: no /push"),
+            }
+        }
+        None => println!("# listen not set: nothing published, no /push"),
+    }
     for mailbox in &config.mailboxes {
         print_mailbox(mailbox);
     }
@@ -105,6 +125,7 @@ fn print_mailbox(m: &MailboxConfig) {
     }
     println!("quarantine_folder = {:?}", m.quarantine_folder);
     println!("idle = {}", m.idle);
+    println!("push = {}", m.push);
     println!("poll_interval_secs = {}", m.poll_interval_secs);
     println!("fetch_batch = {}", m.fetch_batch);
     println!("fetch_batch_bytes = {}", m.fetch_batch_bytes);
