@@ -210,7 +210,9 @@ impl<'a> Unfolded<'a> {
         let mut edited = false;
         let mut out: Vec<u8> = Vec::new();
         let mut copied = 0;
-        let mut marks = Vec::new();
+        // BEGIN and END lines, and the few others starting with B or E: a dozen in a
+        // typical invitation.
+        let mut marks = Vec::with_capacity(16);
         // The physical line of the next line end, and the one where the content line
         // being read started.
         let mut physical = 1;
@@ -220,9 +222,25 @@ impl<'a> Unfolded<'a> {
         let mut line_start = 0;
         let mut line_start_text = 0;
         let mut folded = false;
+        // Whether the head (name and parameters) of the content line being read is known
+        // to hold no comma, from the first scan of its first physical line.
+        let mut head_clean = false;
         let mut pos = 0;
         loop {
-            let found = find_lf(input, pos);
+            let mut from = pos;
+            if pos == line_start && !folded {
+                // One scan finds whichever comes first: the ':' that ends a head without a
+                // comma, a comma or quote (the head needs a closer look), or the line end.
+                let first = find_in_words(input, pos, |word| {
+                    eq_bytes(word, b'\n')
+                        | eq_bytes(word, b':')
+                        | eq_bytes(word, b',')
+                        | eq_bytes(word, b'"')
+                });
+                head_clean = first.is_none_or(|i| matches!(input[i], b':' | b'\n'));
+                from = first.unwrap_or(input.len());
+            }
+            let found = find_lf(input, from);
             let line_end = found.unwrap_or(input.len());
             if let Some(lf) = found {
                 physical += 1;
@@ -254,7 +272,7 @@ impl<'a> Unfolded<'a> {
                 true
             } else {
                 let text = &input[line_start..line_end];
-                if head_with_comma(text).is_some() {
+                if !head_clean && head_with_comma(text).is_some() {
                     if !edited {
                         edited = true;
                         out.reserve(input.len() + 16);
@@ -467,42 +485,51 @@ struct Span {
 
 /// Walks the content lines that may open or close a component and returns the byte span
 /// of each top-level VCALENDAR.
+///
+/// Names and component types compare ignoring ASCII case; the open components are kept as
+/// slices of the text, on a stack no deeper than [`MAX_DEPTH`] (no allocation per line).
 fn check_structure(unfolded: &Unfolded<'_>) -> Result<Vec<Span>, ParseError> {
     let mut spans = Vec::new();
-    let mut stack: Vec<(String, usize)> = Vec::new();
+    let mut stack: [(&str, usize); MAX_DEPTH] = [("", 0); MAX_DEPTH];
+    let mut depth = 0;
     let mut start = 0;
     for mark in &unfolded.marks {
-        let line = unfolded.text[mark.start..mark.end].trim_end_matches(['\r', '\n']);
+        let line = trim_line_end(&unfolded.text[mark.start..mark.end]);
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
-        let name = name.trim();
+        let name = trim(name);
         let begin = name.eq_ignore_ascii_case("BEGIN");
         if !begin && !name.eq_ignore_ascii_case("END") {
             continue;
         }
-        let value = value.trim().to_ascii_uppercase();
+        let value = trim(value);
         if begin {
-            if stack.is_empty() {
-                if value != "VCALENDAR" {
+            if depth == 0 {
+                if !value.eq_ignore_ascii_case("VCALENDAR") {
                     continue;
                 }
                 start = mark.start;
             }
-            if stack.len() >= MAX_DEPTH {
+            if depth >= MAX_DEPTH {
                 return Err(ParseError::TooDeep { line: mark.line });
             }
-            stack.push((value, mark.line));
-        } else if !stack.is_empty() {
-            let (open, open_line) = stack.pop().expect("stack is not empty");
-            if open != value {
+            stack[depth] = (value, mark.line);
+            depth += 1;
+        } else if depth > 0 {
+            depth -= 1;
+            let (open, open_line) = stack[depth];
+            if !open.eq_ignore_ascii_case(value) {
                 return Err(ParseError::MismatchedEnd {
                     line: mark.line,
-                    expected: format!("'END:{open}' (opened at line {open_line})"),
-                    found: value,
+                    expected: format!(
+                        "'END:{}' (opened at line {open_line})",
+                        open.to_ascii_uppercase()
+                    ),
+                    found: value.to_ascii_uppercase(),
                 });
             }
-            if stack.is_empty() {
+            if depth == 0 {
                 spans.push(Span {
                     start,
                     end: mark.end,
@@ -511,13 +538,37 @@ fn check_structure(unfolded: &Unfolded<'_>) -> Result<Vec<Span>, ParseError> {
             }
         }
     }
-    if let Some((component, line)) = stack.into_iter().next_back() {
-        return Err(ParseError::Unterminated { component, line });
+    if depth > 0 {
+        let (component, line) = stack[depth - 1];
+        return Err(ParseError::Unterminated {
+            component: component.to_ascii_uppercase(),
+            line,
+        });
     }
     if spans.is_empty() {
         return Err(ParseError::NoCalendar);
     }
     Ok(spans)
+}
+
+/// `line` without the CRs and LFs at its end.
+fn trim_line_end(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    let mut end = bytes.len();
+    while end > 0 && matches!(bytes[end - 1], b'\r' | b'\n') {
+        end -= 1;
+    }
+    // Only ASCII was cut: `end` is on a character boundary.
+    line.get(..end).unwrap_or(line)
+}
+
+/// [`str::trim`], without its character-by-character walk when both ends are visibly
+/// not whitespace (printable ASCII), which is what BEGIN and END lines look like.
+fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
 }
 
 /// Writes `ical` as RFC 5545 text: CRLF line ends, folded at 75 octets on UTF-8 boundaries.
