@@ -1,7 +1,9 @@
 //! Parsing speed of the calendar layer over the client objects under tests/data.
 //!
 //! Run: `cargo bench --bench calendar_parse`. Each corpus is measured twice, once reported
-//! in bytes per second and once in objects (VCALENDARs) per second.
+//! in bytes per second and once in objects (VCALENDARs) per second. `parse_each_file`
+//! parses the iCalendar files one by one, as `scripts/bench-parsers` does (most of them
+//! have no fold and are read without a copy; the concatenated stream always has folds).
 
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -29,6 +31,21 @@ fn corpus(dir: &str, ext: &str) -> Vec<u8> {
     out
 }
 
+/// Every `.ics` file directly under `tests/data/ical`, each on its own.
+fn ical_files() -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ical");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("data directory exists")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ics"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| std::fs::read(f).expect("readable"))
+        .collect()
+}
+
 fn bench_parse(c: &mut Criterion) {
     let ical = corpus("tests/data/ical", "ics");
     let ical_objects = calendar::parse_bytes(&ical).expect("corpus parses").len() as u64;
@@ -43,6 +60,19 @@ fn bench_parse(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ical_objects));
     group.bench_function("parse_objects", |b| {
         b.iter(|| calendar::parse_bytes(black_box(&ical)))
+    });
+    let each = ical_files();
+    let each_objects: u64 = each
+        .iter()
+        .map(|f| calendar::parse_bytes(f).expect("file parses").len() as u64)
+        .sum();
+    group.throughput(Throughput::Elements(each_objects));
+    group.bench_function("parse_each_file", |b| {
+        b.iter(|| {
+            each.iter()
+                .map(|f| calendar::parse_bytes(black_box(f)).map_or(0, |c| c.len()))
+                .sum::<usize>()
+        })
     });
     let parsed = calendar::parse_bytes(&ical).expect("corpus parses");
     group.throughput(Throughput::Elements(ical_objects));

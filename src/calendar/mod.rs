@@ -21,6 +21,8 @@
 pub mod check;
 pub mod export;
 pub mod recur;
+#[cfg(test)]
+mod reference_tests;
 mod types;
 pub mod tz;
 pub mod vcal1;
@@ -35,6 +37,7 @@ pub use types::{CalAddress, Method, PartStat, Uid};
 pub use view::{Attendee, ComponentKind, Instance, SchedulingView, ViewError};
 
 use calcard::{Entry, Parser};
+use std::borrow::Cow;
 
 /// Why a calendar part could not be read. Line numbers count from 1 in the part's text
 /// (physical lines, before unfolding).
@@ -169,60 +172,228 @@ fn looks_like_mail(bytes: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
 }
 
-/// The input after unfolding: the text, and for each of its lines the physical line (from 1)
-/// where that content line started.
-pub(crate) struct Unfolded {
-    pub(crate) text: String,
-    pub(crate) lines: Vec<usize>,
+/// The input after unfolding: the text, and the content lines that may open or close a
+/// component.
+pub(crate) struct Unfolded<'a> {
+    /// The input itself when nothing had to change (no fold, no parameter to quote, valid
+    /// UTF-8: most objects), else the edited copy. Content lines keep their own line end
+    /// (CRLF or LF); calcard skips a CR before the LF.
+    pub(crate) text: Cow<'a, str>,
+    /// Every content line that can be a `BEGIN:` or `END:` line, in order. A cheap test of
+    /// its first byte picks them while unfolding, so the structure check reads these few
+    /// lines instead of splitting the whole text again; it decides on the text exactly.
+    marks: Vec<LineMark>,
 }
 
-impl Unfolded {
-    /// Unfolds CRLF or bare LF followed by a space or a tab, on bytes; skips a leading BOM.
-    pub(crate) fn new(input: &[u8]) -> Self {
-        let input = input.strip_prefix(b"\xef\xbb\xbf").unwrap_or(input);
-        let mut out = Vec::with_capacity(input.len());
-        let mut lines = vec![1];
-        let mut physical = 1;
-        let mut i = 0;
-        let mut line_start = 0;
-        while i < input.len() {
-            let byte = input[i];
-            let eol_len = match byte {
-                b'\r' if input.get(i + 1) == Some(&b'\n') => 2,
-                b'\n' => 1,
-                _ => 0,
-            };
-            if eol_len == 0 {
-                out.push(byte);
-                i += 1;
-                continue;
-            }
-            physical += 1;
-            let next = i + eol_len;
-            if matches!(input.get(next), Some(b' ' | b'\t')) {
-                i = next + 1;
-                continue;
-            }
-            quote_single_valued_params(&mut out, line_start);
-            out.push(b'\n');
-            line_start = out.len();
-            if next < input.len() {
-                lines.push(physical);
-            }
-            i = next;
-        }
-        quote_single_valued_params(&mut out, line_start);
-        let text = match String::from_utf8(out) {
-            Ok(text) => text,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        };
-        Unfolded { text, lines }
-    }
+/// Where a content line sits in [`Unfolded::text`], and the physical line it started on.
+#[derive(Debug, Clone, Copy)]
+struct LineMark {
+    /// Offset of its first byte.
+    start: usize,
+    /// Offset just past its `\n` (or the end of the text, for a last line without one).
+    end: usize,
+    /// Physical line (from 1) in the input, before unfolding.
+    line: usize,
+}
 
-    /// The physical line of content line `index` (from 0).
-    fn physical(&self, index: usize) -> usize {
-        self.lines.get(index).copied().unwrap_or(index + 1)
+impl<'a> Unfolded<'a> {
+    /// Unfolds CRLF or bare LF followed by a space or a tab, on bytes; skips a leading BOM.
+    ///
+    /// One pass over the line ends ([`find_lf`]). Nothing is copied until something has to
+    /// change: a fold is removed, or a content line gets its single-valued parameters
+    /// quoted. From then on the text is built in a copy, in whole runs of the input. UTF-8
+    /// is validated once, at the end; only text holding invalid sequences pays for a
+    /// second, replacing pass.
+    pub(crate) fn new(input: &'a [u8]) -> Self {
+        let input = input.strip_prefix(b"\xef\xbb\xbf").unwrap_or(input);
+        // Once `edited`, the text is `out` followed by `input[copied..]`.
+        let mut edited = false;
+        let mut out: Vec<u8> = Vec::new();
+        let mut copied = 0;
+        // BEGIN and END lines, and the few others starting with B or E: a dozen in a
+        // typical invitation.
+        let mut marks = Vec::with_capacity(16);
+        // The physical line of the next line end, and the one where the content line
+        // being read started.
+        let mut physical = 1;
+        let mut line = 1;
+        // Where the content line being read starts, in the input and in the text, and
+        // whether it continues across a fold (its text is then partly in `out`).
+        let mut line_start = 0;
+        let mut line_start_text = 0;
+        let mut folded = false;
+        // Whether the head (name and parameters) of the content line being read is known
+        // to hold no comma, from the first scan of its first physical line.
+        let mut head_clean = false;
+        let mut pos = 0;
+        loop {
+            let mut from = pos;
+            if pos == line_start && !folded {
+                // One scan finds whichever comes first: the ':' that ends a head without a
+                // comma, a comma or quote (the head needs a closer look), or the line end.
+                let first = find_in_words(input, pos, |word| {
+                    eq_bytes(word, b'\n')
+                        | eq_bytes(word, b':')
+                        | eq_bytes(word, b',')
+                        | eq_bytes(word, b'"')
+                });
+                head_clean = first.is_none_or(|i| matches!(input[i], b':' | b'\n'));
+                from = first.unwrap_or(input.len());
+            }
+            let found = find_lf(input, from);
+            let line_end = found.unwrap_or(input.len());
+            if let Some(lf) = found {
+                physical += 1;
+                if matches!(input.get(lf + 1), Some(b' ' | b'\t')) {
+                    // A CR directly before the LF belongs to the fold; any other CR is text.
+                    let cut = if lf > pos && input[lf - 1] == b'\r' {
+                        lf - 1
+                    } else {
+                        lf
+                    };
+                    if !edited {
+                        edited = true;
+                        out.reserve(input.len());
+                    }
+                    out.extend_from_slice(&input[copied..cut]);
+                    copied = lf + 2;
+                    pos = lf + 2;
+                    folded = true;
+                    continue;
+                }
+            }
+            // The content line ends at `line_end`.
+            let may_mark = if folded {
+                // Read and edit it in one piece. Lines with folds are few: they are always
+                // handed to the structure check.
+                out.extend_from_slice(&input[copied..line_end]);
+                copied = line_end;
+                quote_single_valued_params(&mut out, line_start_text);
+                true
+            } else {
+                let text = &input[line_start..line_end];
+                if !head_clean && head_with_comma(text).is_some() {
+                    if !edited {
+                        edited = true;
+                        out.reserve(input.len() + 16);
+                    }
+                    out.extend_from_slice(&input[copied..line_end]);
+                    copied = line_end;
+                    quote_single_valued_params(&mut out, line_start_text);
+                }
+                text.first().is_some_and(|&b| may_open_or_close(b))
+            };
+            let next = found.map_or(input.len(), |lf| lf + 1);
+            // Offsets in the text: `out` so far, then what is left of the input.
+            let line_end_text = if edited {
+                out.len() + (next - copied)
+            } else {
+                next
+            };
+            if may_mark && line_end_text > line_start_text {
+                marks.push(LineMark {
+                    start: line_start_text,
+                    end: line_end_text,
+                    line,
+                });
+            }
+            if found.is_none() {
+                break;
+            }
+            line = physical;
+            line_start = next;
+            line_start_text = line_end_text;
+            folded = false;
+            pos = next;
+        }
+        let text = if edited {
+            out.extend_from_slice(&input[copied..]);
+            match String::from_utf8(out) {
+                Ok(text) => Cow::Owned(text),
+                Err(e) => Cow::Owned(replace_invalid_utf8(&e.into_bytes(), &mut marks)),
+            }
+        } else {
+            match std::str::from_utf8(input) {
+                Ok(text) => Cow::Borrowed(text),
+                Err(_) => Cow::Owned(replace_invalid_utf8(input, &mut marks)),
+            }
+        };
+        Unfolded { text, marks }
     }
+}
+
+/// The index of the first LF in `hay` at or after `from`.
+fn find_lf(hay: &[u8], from: usize) -> Option<usize> {
+    find_in_words(hay, from, |word| eq_bytes(word, b'\n'))
+}
+
+/// The index of the first byte at or after `from` that `mask` marks in its word.
+///
+/// Content lines are short (30 bytes on average in real invitations), too short for a
+/// vectorised search to pay for its set-up on every call; eight bytes are tested at a time
+/// in a plain `u64` instead. `mask` gets the bytes as a little-endian word and returns the
+/// high bit set in each byte it matches; the last word is padded with NUL, which no
+/// caller looks for.
+fn find_in_words(hay: &[u8], from: usize, mask: impl Fn(u64) -> u64) -> Option<usize> {
+    let rest = hay.get(from..)?;
+    let mut chunks = rest.chunks_exact(8);
+    let mut base = from;
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let found = mask(u64::from_le_bytes(word));
+        if found != 0 {
+            return Some(base + (found.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    let tail = chunks.remainder();
+    let mut word = [0; 8];
+    word[..tail.len()].copy_from_slice(tail);
+    let found = mask(u64::from_le_bytes(word));
+    let at = (found.trailing_zeros() / 8) as usize;
+    (found != 0 && at < tail.len()).then_some(base + at)
+}
+
+/// The bytes of `word` equal to `byte`: the high bit set in exactly those.
+fn eq_bytes(word: u64, byte: u8) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = word ^ (ONES * u64::from(byte));
+    // A byte of `x` is zero exactly when neither its high bit nor (its low seven bits plus
+    // 0x7f, which cannot carry into the next byte) sets bit 7.
+    !(((x & LOW7) + LOW7) | x | LOW7)
+}
+
+/// Whether a content line starting with `first` can be a `BEGIN` or `END` line: `B`, `E`
+/// (any case), whitespace (the structure check trims the name), or not ASCII (Unicode
+/// whitespace, or a sequence that becomes U+FFFD). Any other line cannot name BEGIN or
+/// END and is never looked at again.
+fn may_open_or_close(first: u8) -> bool {
+    matches!(
+        first,
+        b'B' | b'b' | b'E' | b'e' | b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r' | 0x80..
+    )
+}
+
+/// The text of `bytes` with invalid UTF-8 replaced by U+FFFD, and `marks` moved to the
+/// offsets of the replaced text. Content lines are converted one by one: a line end is
+/// ASCII and never part of a sequence, so this is the same text as converting the whole.
+#[cold]
+fn replace_invalid_utf8(bytes: &[u8], marks: &mut [LineMark]) -> String {
+    let mut text = String::with_capacity(bytes.len() + 16);
+    let mut marks = marks.iter_mut().peekable();
+    let mut offset = 0;
+    for chunk in bytes.split_inclusive(|&b| b == b'\n') {
+        let start = text.len();
+        text.push_str(&String::from_utf8_lossy(chunk));
+        if let Some(mark) = marks.next_if(|mark| mark.start == offset) {
+            mark.start = start;
+            mark.end = text.len();
+        }
+        offset += chunk.len();
+    }
+    text
 }
 
 /// Parameters that hold one value (RFC 5545 §3.2) but that some clients write with an
@@ -230,27 +401,36 @@ impl Unfolded {
 /// the comma as a list separator and write `Doe,John` back; quoting the value first keeps it.
 const SINGLE_VALUED: [&[u8]; 5] = [b"CN", b"TZID", b"LANGUAGE", b"ALTREP", b"DIR"];
 
+/// The length of a content line's name and parameters (up to its first ':' outside
+/// quotes), if they hold a comma: only then can a parameter need quoting.
+fn head_with_comma(line: &[u8]) -> Option<usize> {
+    // Most lines: the first ':', ',' or '"' is the ':' that ends a head without a comma.
+    let special = find_in_words(line, 0, |word| {
+        eq_bytes(word, b':') | eq_bytes(word, b',') | eq_bytes(word, b'"')
+    })?;
+    if line[special] == b':' {
+        return None;
+    }
+    let mut quoted = false;
+    let mut comma = false;
+    for (i, &b) in line.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' => comma = true,
+            b':' if !quoted => return comma.then_some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Quotes the single-valued parameters of the content line `out[start..]` whose unquoted
 /// value contains a comma.
 fn quote_single_valued_params(out: &mut Vec<u8>, start: usize) {
     let line = &out[start..];
-    // Only lines with a comma before the value's ':' can need it.
-    let mut quoted = false;
-    let mut head_end = None;
-    for (i, &b) in line.iter().enumerate() {
-        match b {
-            b'"' => quoted = !quoted,
-            b':' if !quoted => {
-                head_end = Some(i);
-                break;
-            }
-            _ => {}
-        }
-    }
-    let Some(head_end) = head_end else { return };
-    if !line[..head_end].contains(&b',') {
+    let Some(head_end) = head_with_comma(line) else {
         return;
-    }
+    };
     let mut rebuilt = Vec::with_capacity(line.len() + 8);
     let mut rest = &line[..head_end];
     let mut first = true;
@@ -303,57 +483,92 @@ struct Span {
     line: usize,
 }
 
-/// Walks the content lines and returns the byte span of each top-level VCALENDAR.
-fn check_structure(unfolded: &Unfolded) -> Result<Vec<Span>, ParseError> {
+/// Walks the content lines that may open or close a component and returns the byte span
+/// of each top-level VCALENDAR.
+///
+/// Names and component types compare ignoring ASCII case; the open components are kept as
+/// slices of the text, on a stack no deeper than [`MAX_DEPTH`] (no allocation per line).
+fn check_structure(unfolded: &Unfolded<'_>) -> Result<Vec<Span>, ParseError> {
     let mut spans = Vec::new();
-    let mut stack: Vec<(String, usize)> = Vec::new();
+    let mut stack: [(&str, usize); MAX_DEPTH] = [("", 0); MAX_DEPTH];
+    let mut depth = 0;
     let mut start = 0;
-    let mut offset = 0;
-    for (index, raw) in unfolded.text.split_inclusive('\n').enumerate() {
-        let line_no = unfolded.physical(index);
-        let line_start = offset;
-        offset += raw.len();
-        let line = raw.trim_end_matches(['\r', '\n']);
+    for mark in &unfolded.marks {
+        let line = trim_line_end(&unfolded.text[mark.start..mark.end]);
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
-        let value = value.trim().to_ascii_uppercase();
-        if name.trim().eq_ignore_ascii_case("BEGIN") {
-            if stack.is_empty() {
-                if value != "VCALENDAR" {
+        let name = trim(name);
+        let begin = name.eq_ignore_ascii_case("BEGIN");
+        if !begin && !name.eq_ignore_ascii_case("END") {
+            continue;
+        }
+        let value = trim(value);
+        if begin {
+            if depth == 0 {
+                if !value.eq_ignore_ascii_case("VCALENDAR") {
                     continue;
                 }
-                start = line_start;
+                start = mark.start;
             }
-            if stack.len() >= MAX_DEPTH {
-                return Err(ParseError::TooDeep { line: line_no });
+            if depth >= MAX_DEPTH {
+                return Err(ParseError::TooDeep { line: mark.line });
             }
-            stack.push((value, line_no));
-        } else if name.trim().eq_ignore_ascii_case("END") && !stack.is_empty() {
-            let (open, open_line) = stack.pop().expect("stack is not empty");
-            if open != value {
+            stack[depth] = (value, mark.line);
+            depth += 1;
+        } else if depth > 0 {
+            depth -= 1;
+            let (open, open_line) = stack[depth];
+            if !open.eq_ignore_ascii_case(value) {
                 return Err(ParseError::MismatchedEnd {
-                    line: line_no,
-                    expected: format!("'END:{open}' (opened at line {open_line})"),
-                    found: value,
+                    line: mark.line,
+                    expected: format!(
+                        "'END:{}' (opened at line {open_line})",
+                        open.to_ascii_uppercase()
+                    ),
+                    found: value.to_ascii_uppercase(),
                 });
             }
-            if stack.is_empty() {
+            if depth == 0 {
                 spans.push(Span {
                     start,
-                    end: offset,
+                    end: mark.end,
                     line: open_line,
                 });
             }
         }
     }
-    if let Some((component, line)) = stack.into_iter().next_back() {
-        return Err(ParseError::Unterminated { component, line });
+    if depth > 0 {
+        let (component, line) = stack[depth - 1];
+        return Err(ParseError::Unterminated {
+            component: component.to_ascii_uppercase(),
+            line,
+        });
     }
     if spans.is_empty() {
         return Err(ParseError::NoCalendar);
     }
     Ok(spans)
+}
+
+/// `line` without the CRs and LFs at its end.
+fn trim_line_end(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    let mut end = bytes.len();
+    while end > 0 && matches!(bytes[end - 1], b'\r' | b'\n') {
+        end -= 1;
+    }
+    // Only ASCII was cut: `end` is on a character boundary.
+    line.get(..end).unwrap_or(line)
+}
+
+/// [`str::trim`], without its character-by-character walk when both ends are visibly
+/// not whitespace (printable ASCII), which is what BEGIN and END lines look like.
+fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
 }
 
 /// Writes `ical` as RFC 5545 text: CRLF line ends, folded at 75 octets on UTF-8 boundaries.
