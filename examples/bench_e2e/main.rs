@@ -604,10 +604,13 @@ async fn backlog(
     let (raw_fetched, raw_bytes, raw_secs) = raw::fetch_all(stack, room).await;
     let raw_fetch = raw_fetched as f64 / raw_secs;
     let batched_fetch = batched_fetch_rate(stack, room).await;
+    let ticks = cpu_ticks();
     let raw_smtp = raw_smtp_rate(stack, &dir, room, count).await;
+    let raw_smtp_cores = cores_busy(ticks);
 
     let config = write_config(stack, &dir, room, "");
     let started = unix_now();
+    let ticks = cpu_ticks();
     let daemon = Daemon::start(&config);
     let unprocessed = format!("UNKEYWORD {}", imipd::imap::PROCESSED_KEYWORD);
     let deadline = Instant::now() + Duration::from_secs(1800);
@@ -627,6 +630,7 @@ async fn backlog(
             panic!("backlog of {count}: not done after 30 minutes");
         }
     }
+    let imipd_cores = cores_busy(ticks);
     let log = daemon.log();
     let usage = daemon.stop();
     let times = |what: &str| -> Vec<f64> {
@@ -666,6 +670,8 @@ async fn backlog(
         "raw_fetch_1_star_mib": raw_bytes as f64 / 1048576.0,
         "fetch_batches_of_50_msgs_per_s": batched_fetch,
         "raw_smtp_msgs_per_s": raw_smtp,
+        "raw_smtp_cores_busy": raw_smtp_cores,
+        "imipd_run_cores_busy": imipd_cores,
         "imipd_secs_to_last_reply": elapsed,
         "imipd_msgs_per_s": rate,
         "imipd_secs_to_last_processed": last_processed - started,
@@ -675,6 +681,30 @@ async fn backlog(
         "load_before": load_before,
         "load_after": loadavg(),
     })
+}
+
+/// Busy and total jiffies of the whole machine so far (`/proc/stat`, all CPUs).
+fn cpu_ticks() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: f64 = fields.iter().sum();
+    // idle and iowait are fields 4 and 5.
+    let idle = fields.get(3).copied().unwrap_or(0.0) + fields.get(4).copied().unwrap_or(0.0);
+    (total - idle, total)
+}
+
+/// How many of the machine's CPUs were busy between `since` ([`cpu_ticks`]) and now.
+fn cores_busy(since: (f64, f64)) -> f64 {
+    let now = cpu_ticks();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    (now.0 - since.0) / (now.1 - since.1).max(1.0) * cpus
 }
 
 fn machine() -> Value {
@@ -730,6 +760,12 @@ fn print_table(result: &Value) {
                 .as_f64()
                 .unwrap_or(f64::NAN),
             b["load_after"].as_str().unwrap_or("")
+        );
+        println!(
+            "| backlog {n}: machine CPUs busy during raw SMTP / during imipd's run | {:.2} / {:.2} of {} | |",
+            b["raw_smtp_cores_busy"].as_f64().unwrap_or(f64::NAN),
+            b["imipd_run_cores_busy"].as_f64().unwrap_or(f64::NAN),
+            result["machine"]["cpus"]
         );
         println!(
             "| backlog {n}: replies / declined / outcomes | {} / {} / {} | |",
