@@ -56,18 +56,7 @@ fn drill_dir(name: &str) -> PathBuf {
 
 /// Runs `scripts/mailstack ARGS` on the private instance.
 fn mailstack(args: &[&str]) {
-    let output = Command::new(Path::new(REPO).join("scripts/mailstack"))
-        .args(args)
-        .env("MAILSTACK_DIR", stack_dir())
-        .env("MAILSTACK_PORT_BASE", "auto")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run scripts/mailstack");
-    assert!(
-        output.status.success(),
-        "scripts/mailstack {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::private_mailstack(&stack_dir(), args, &[]);
 }
 
 /// The replies in `organizer`'s INBOX: invitation Message-ID → the Message-IDs of the

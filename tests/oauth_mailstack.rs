@@ -36,21 +36,11 @@ fn stack_dir() -> PathBuf {
 
 /// Runs `scripts/mailstack ARGS` on the private instance.
 fn mailstack(args: &[&str], introspection: Option<&str>) {
-    let mut command = Command::new(Path::new(REPO).join("scripts/mailstack"));
-    command
-        .args(args)
-        .env("MAILSTACK_DIR", stack_dir())
-        .env("MAILSTACK_PORT_BASE", "auto")
-        .stdin(Stdio::null());
-    if let Some(url) = introspection {
-        command.env("MAILSTACK_OAUTH2_INTROSPECTION_URL", url);
-    }
-    let output = command.output().expect("run scripts/mailstack");
-    assert!(
-        output.status.success(),
-        "scripts/mailstack {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let env: Vec<(&str, &str)> = introspection
+        .map(|url| ("MAILSTACK_OAUTH2_INTROSPECTION_URL", url))
+        .into_iter()
+        .collect();
+    common::private_mailstack(&stack_dir(), args, &env);
 }
 
 /// Stops the private stack when the test ends, however it ends.

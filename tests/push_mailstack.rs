@@ -24,19 +24,7 @@ fn stack_dir() -> PathBuf {
 
 /// Runs `scripts/mailstack ARGS` on the private instance with `push_url`.
 fn mailstack(args: &[&str], push_url: &str) {
-    let output = Command::new(Path::new(REPO).join("scripts/mailstack"))
-        .args(args)
-        .env("MAILSTACK_DIR", stack_dir())
-        .env("MAILSTACK_PORT_BASE", "auto")
-        .env("MAILSTACK_PUSH_URL", push_url)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run scripts/mailstack");
-    assert!(
-        output.status.success(),
-        "scripts/mailstack {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::private_mailstack(&stack_dir(), args, &[("MAILSTACK_PUSH_URL", push_url)]);
 }
 
 /// A loopback port nobody listens on right now.

@@ -50,6 +50,37 @@ fn note_to_self(tag: &str) -> (OutboxItem, Vec<u8>) {
     (item, bytes.into_bytes())
 }
 
+/// Submits a note to self through `config` without the stack's CA (refused, with an error
+/// that names the certificate and `ca_file`), then with it (accepted).
+async fn refused_without_the_ca_accepted_with(
+    stack: &MailStack,
+    config: impl Fn(Option<PathBuf>) -> SmtpConfig,
+) {
+    let password = stack.password("mallory").to_string();
+    let tag = common::unique("tls");
+    let sender = Sender::new(&config(None), "mallory@example.test", &password)
+        .expect("the transport is built");
+    let (item, bytes) = note_to_self(&format!("{tag}-refused"));
+    match sender.send(&item, &bytes).await {
+        Err(SendFailure::Transient(reason) | SendFailure::Permanent(reason)) => assert!(
+            reason.contains("certificate") && reason.contains("ca_file"),
+            "the error names the certificate and the setting that fixes it: {reason}"
+        ),
+        Ok(()) => panic!("a certificate from an unknown CA was accepted"),
+    }
+    let sender = Sender::new(
+        &config(Some(PathBuf::from(stack.ca()))),
+        "mallory@example.test",
+        &password,
+    )
+    .expect("the transport is built");
+    let (item, bytes) = note_to_self(&format!("{tag}-accepted"));
+    sender
+        .send(&item, &bytes)
+        .await
+        .unwrap_or_else(|e| panic!("with the stack's CA the message is submitted: {e:?}"));
+}
+
 #[tokio::test]
 async fn imaps_refuses_the_stack_certificate_without_its_ca_and_accepts_it_with() {
     let stack = MailStack::get();
@@ -79,64 +110,19 @@ async fn imaps_refuses_the_stack_certificate_without_its_ca_and_accepts_it_with(
 #[tokio::test]
 async fn submission_starttls_refuses_the_stack_certificate_without_its_ca_and_accepts_it_with() {
     let stack = MailStack::get();
-    let password = stack.password("mallory").to_string();
-    let tag = common::unique("tls");
-
-    let sender = Sender::new(&submission(&stack, None), "mallory@example.test", &password)
-        .expect("the transport is built");
-    let (item, bytes) = note_to_self(&format!("{tag}-refused"));
-    match sender.send(&item, &bytes).await {
-        Err(SendFailure::Transient(reason) | SendFailure::Permanent(reason)) => assert!(
-            reason.contains("certificate") && reason.contains("ca_file"),
-            "the error names the certificate and the setting that fixes it: {reason}"
-        ),
-        Ok(()) => panic!("a certificate from an unknown CA was accepted"),
-    }
-
-    let ca = Some(PathBuf::from(stack.ca()));
-    let sender = Sender::new(&submission(&stack, ca), "mallory@example.test", &password)
-        .expect("the transport is built");
-    let (item, bytes) = note_to_self(&format!("{tag}-accepted"));
-    sender
-        .send(&item, &bytes)
-        .await
-        .unwrap_or_else(|e| panic!("with the stack's CA the message is submitted: {e:?}"));
+    refused_without_the_ca_accepted_with(&stack, |ca_file| submission(&stack, ca_file)).await;
 }
 
 #[tokio::test]
 async fn submissions_implicit_tls_refuses_the_stack_certificate_without_its_ca_and_accepts_it_with()
 {
     let stack = MailStack::get();
-    let password = stack.password("mallory").to_string();
-    let tag = common::unique("tls-implicit");
-    let implicit = |ca_file| SmtpConfig {
+    refused_without_the_ca_accepted_with(&stack, |ca_file| SmtpConfig {
         port: stack.port("MAILSTACK_SUBMISSIONS_PORT"),
         tls: TlsMode::Implicit,
         ..submission(&stack, ca_file)
-    };
-
-    let sender = Sender::new(&implicit(None), "mallory@example.test", &password)
-        .expect("the transport is built");
-    let (item, bytes) = note_to_self(&format!("{tag}-refused"));
-    match sender.send(&item, &bytes).await {
-        Err(SendFailure::Transient(reason) | SendFailure::Permanent(reason)) => assert!(
-            reason.contains("certificate") && reason.contains("ca_file"),
-            "the error names the certificate and the setting that fixes it: {reason}"
-        ),
-        Ok(()) => panic!("a certificate from an unknown CA was accepted"),
-    }
-
-    let sender = Sender::new(
-        &implicit(Some(PathBuf::from(stack.ca()))),
-        "mallory@example.test",
-        &password,
-    )
-    .expect("the transport is built");
-    let (item, bytes) = note_to_self(&format!("{tag}-accepted"));
-    sender
-        .send(&item, &bytes)
-        .await
-        .unwrap_or_else(|e| panic!("with the stack's CA the message is submitted: {e:?}"));
+    })
+    .await;
 }
 
 #[tokio::test]

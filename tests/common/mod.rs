@@ -9,6 +9,25 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// Runs `scripts/mailstack ARGS` on the private instance in `dir` (ports chosen free), with
+/// the extra environment `env`; panics with the script's errors when it fails.
+pub fn private_mailstack(dir: &Path, args: &[&str], env: &[(&str, &str)]) {
+    let output =
+        std::process::Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mailstack"))
+            .args(args)
+            .env("MAILSTACK_DIR", dir)
+            .env("MAILSTACK_PORT_BASE", "auto")
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run scripts/mailstack");
+    assert!(
+        output.status.success(),
+        "scripts/mailstack {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// The running mail stack, as its env file describes it.
 pub struct MailStack {
     vars: HashMap<String, String>,
