@@ -225,6 +225,9 @@ pub fn init_logging(format: LogFormat) {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let log_format = cli.log_format;
+    if !matches!(cli.command, Command::Run { .. }) {
+        restore_sigpipe();
+    }
     match cli.command {
         Command::Process(args) => process::run(&args),
         Command::Show(args) => show::run(&args),
@@ -254,6 +257,18 @@ pub fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// Lets a closed standard output end a one-shot command quietly, as it ends `cat` (`imipd show
+/// --ledger | head`): Rust ignores SIGPIPE, so `println!` would panic on the broken pipe
+/// instead. Sockets are unaffected (the standard library sends with `MSG_NOSIGNAL`); the
+/// daemon keeps SIGPIPE ignored all the same.
+fn restore_sigpipe() {
+    // SAFETY: called once at start-up, before any thread exists; setting a signal's
+    // disposition to its default has no other effect on this process's memory.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

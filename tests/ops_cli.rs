@@ -160,3 +160,41 @@ fn an_environment_override_replaces_the_file_value() {
     );
     assert!(stdout.contains("format = \"json\""), "{stdout}");
 }
+
+#[test]
+fn a_closed_pipe_ends_a_command_quietly_instead_of_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Far more than a pipe holds (64 KiB), so the command must write after the reader left.
+    let mut text = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n");
+    for n in 0..400 {
+        text.push_str(&format!(
+            "BEGIN:VEVENT\r\nUID:pipe-{n}@example.test\r\nDTSTAMP:20270101T000000Z\r\nDTSTART:20270104T090000Z\r\nDTEND:20270104T100000Z\r\nSUMMARY:Meeting {n}\r\nDESCRIPTION:{}\r\nEND:VEVENT\r\n",
+            "x".repeat(60)
+        ));
+    }
+    text.push_str("END:VCALENDAR\r\n");
+    let file = dir.path().join("big.ics");
+    std::fs::write(&file, text).expect("write the calendar");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imipd"))
+        .args(["convert", "--to", "ics"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start imipd convert");
+    // The reader goes away at once, as `head` does once it has its lines.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait for imipd");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("panicked"),
+        "a panic on the broken pipe: {stderr}"
+    );
+    assert_eq!(
+        output.status.signal(),
+        Some(libc::SIGPIPE),
+        "ended by SIGPIPE, like cat: {:?} {stderr}",
+        output.status
+    );
+}
