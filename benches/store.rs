@@ -318,9 +318,34 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// Whether the command line's filter (criterion's first free argument) selects `name`;
 /// the setup-heavy groups are skipped entirely when it does not.
 fn wanted(name: &str) -> bool {
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
+    // criterion's options that take a value as the next argument (`--measurement-time 3`):
+    // that value is not a filter.
+    const WITH_VALUE: &[&str] = &[
+        "--warm-up-time",
+        "--measurement-time",
+        "--sample-size",
+        "--profile-time",
+        "--save-baseline",
+        "--baseline",
+        "--load-baseline",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--nresamples",
+        "--output-format",
+        "--format",
+        "--color",
+        "--plotting-backend",
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let filters: Vec<&String> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| {
+            let is_value = *i > 0 && WITH_VALUE.contains(&args[i - 1].as_str());
+            !a.starts_with('-') && !is_value
+        })
+        .map(|(_, a)| a)
         .collect();
     filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
 }
