@@ -289,16 +289,27 @@ async fn verify_names_a_damaged_index() {
     let ids = store.raw_tree("ledger_ids").expect("tree");
     ids.insert("room1@example.test\0ghost\0h", &b"nowhere"[..])
         .expect("damage");
+    let sent = store.raw_tree("sent").expect("tree");
+    let moved = serde_json::to_vec(&sent_entry()).expect("encode");
+    sent.insert("room2@example.test\0r1@example.test", moved)
+        .expect("damage");
+    sent.insert("room1@example.test\0garbled", &b"{not json"[..])
+        .expect("damage");
 
     let problems = store.verify().expect("verify");
     let trees: Vec<&str> = problems.iter().map(|p| p.tree).collect();
     assert_eq!(
         trees,
-        ["ledger_ids", "outbox_bytes", "busy"],
+        ["ledger_ids", "outbox_bytes", "sent", "sent", "busy"],
         "{problems:?}"
     );
     assert!(
-        problems[2].problem.contains("missing interval"),
+        problems[2].problem.contains("does not decode"),
+        "{problems:?}"
+    );
+    assert!(problems[3].problem.contains("another key"), "{problems:?}");
+    assert!(
+        problems[4].problem.contains("missing interval"),
         "{problems:?}"
     );
 }

@@ -7,6 +7,8 @@
 //!   and content hash, and every ledger entry with a Message-ID has its id entry;
 //! - `outbox` ↔ `outbox_bytes`: every queued item has its bytes and its key is its id;
 //!   every stored message belongs to a queued item or a dead letter;
+//! - `sent`: every entry decodes and is stored under its mailbox and Message-ID (the key a
+//!   delivery report is matched with);
 //! - `busy` ↔ `busy_by_uid` ↔ `objects`: the busy tree holds exactly the keys the reverse
 //!   index derives, with the same values; every UID with intervals has an object; every
 //!   occupied level is marked in `busy_meta`.
@@ -15,7 +17,7 @@
 //! calendar layer. What can drift inside the store, the indexes, is what is checked.
 
 use super::busy::{self, BusyEntry, BusyInterval, BusyMeta};
-use super::records::{ledger_id_key, split_object_key};
+use super::records::{ledger_id_key, sent_key, split_object_key};
 use super::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -171,6 +173,22 @@ impl Store {
                     &key,
                     "a message no outbox item or dead letter owns".into(),
                 );
+            }
+        }
+
+        for item in self.trees[SENT].iter() {
+            let (key, value) = item?;
+            match serde_json::from_slice::<SentReply>(&value) {
+                Err(e) => report("sent", &key, format!("does not decode: {e}")),
+                Ok(sent) if key.as_ref() != sent_key(&sent.mailbox, &sent.message_id) => report(
+                    "sent",
+                    &key,
+                    format!(
+                        "stored under another key than its mailbox and Message-ID ({} \\0 {}): a delivery report would not find it",
+                        sent.mailbox, sent.message_id
+                    ),
+                ),
+                Ok(_) => {}
             }
         }
 
