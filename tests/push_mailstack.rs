@@ -94,17 +94,12 @@ async fn a_push_from_dovecot_wakes_the_mailbox() {
     let dir = tempfile::tempdir().expect("temp dir");
     let token_file = dir.path().join("push.token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write the token file");
-    let config = stack.daemon_config_with("room1", "Room 1", 3600, "push = true", dir.path());
-    let mut text = std::fs::read_to_string(&config).expect("read the config");
-    text = text.replacen(
-        "[[mailbox]]",
-        &format!(
-            "[http]\nlisten = \"127.0.0.1:{port}\"\npush_token_file = \"{}\"\n\n[[mailbox]]",
-            token_file.display()
-        ),
-        1,
+    let http = format!(
+        "[http]\nlisten = \"127.0.0.1:{port}\"\npush_token_file = \"{}\"\n",
+        token_file.display()
     );
-    std::fs::write(&config, text).expect("write the config");
+    let config =
+        stack.daemon_config_full("room1", "Room 1", 3600, "push = true", &http, dir.path());
     let log = std::fs::File::create(dir.path().join("imipd.log")).expect("create the log");
     let daemon = Daemon(
         Command::new(env!("CARGO_BIN_EXE_imipd"))

@@ -72,56 +72,20 @@ fn loadavg() -> String {
         .join(" ")
 }
 
-/// Writes a daemon configuration for `user` with extra `[[mailbox]]` lines.
-fn write_config(stack: &MailStack, dir: &Path, user: &str, extra: &str) -> PathBuf {
-    write_config_with(stack, dir, user, extra, "")
-}
-
-/// [`write_config`] with `top` lines before the mailbox (e.g. an `[http]` section).
-fn write_config_with(stack: &MailStack, dir: &Path, user: &str, extra: &str, top: &str) -> PathBuf {
-    let password_file = dir.join(format!("{user}.password"));
-    std::fs::write(&password_file, stack.password(user)).expect("write the password file");
-    let text = format!(
-        r#"[store]
-path = "store"
-{top}
-
-# The benchmark's backlog comes from one organiser: no invite-flood limit.
-[limits]
-max_replies_per_address_per_hour = 0
-
-[[mailbox]]
-address = "{user}@example.test"
-name = "{user}"
-{extra}
-
-[mailbox.imap]
-host = "{host}"
-port = {imaps}
-tls = "implicit"
-ca_file = "{ca}"
-password_file = "{pw}"
-
-[mailbox.smtp]
-host = "{host}"
-port = {submission}
-tls = "starttls"
-ca_file = "{ca}"
-password_file = "{pw}"
-
-[mailbox.policy]
-booking_window_days = 0
-busy_horizon_days = 1500
-"#,
-        host = stack.host(),
-        imaps = stack.port("MAILSTACK_IMAPS_PORT"),
-        submission = stack.port("MAILSTACK_SUBMISSION_PORT"),
-        ca = stack.ca(),
-        pw = password_file.display(),
-    );
-    let path = dir.join("imipd.toml");
-    std::fs::write(&path, text).expect("write the config");
-    path
+/// A daemon configuration for `user` polling every `poll_secs` when not in IDLE, with
+/// `extra` `[[mailbox]]` lines and `top` sections before the mailbox (e.g. `[http]`); the
+/// benchmark books far ahead without a booking window.
+fn write_config(
+    stack: &MailStack,
+    dir: &Path,
+    user: &str,
+    poll_secs: &str,
+    extra: &str,
+    top: &str,
+) -> PathBuf {
+    let extra =
+        format!("{extra}\n[mailbox.policy]\nbooking_window_days = 0\nbusy_horizon_days = 1500\n");
+    stack.daemon_config_full(user, user, poll_secs, &extra, top, dir)
 }
 
 struct Daemon {
@@ -307,7 +271,7 @@ async fn idle_latency(
     std::fs::create_dir_all(&dir).expect("create the run directory");
     let load_before = loadavg();
     let config = match push {
-        None => write_config(stack, &dir, room, "idle = true"),
+        None => write_config(stack, &dir, room, "30", "idle = true", ""),
         Some((port, token)) => {
             let token_file = dir.join("push.token");
             std::fs::write(&token_file, token).expect("write the push token");
@@ -315,7 +279,7 @@ async fn idle_latency(
                 "[http]\nlisten = \"127.0.0.1:{port}\"\npush_token_file = \"{}\"\n",
                 token_file.display()
             );
-            write_config_with(stack, &dir, room, "idle = true\npush = true", &http)
+            write_config(stack, &dir, room, "30", "idle = true\npush = true", &http)
         }
     };
     let daemon = Daemon::start(&config);
@@ -403,10 +367,8 @@ async fn poll_latency(
 ) -> Value {
     let count = env_or("IMIPD_BENCH_POLL_INVITES", 500) as usize;
     let gap = Duration::from_millis(env_or("IMIPD_BENCH_POLL_GAP_MS", 200));
-    let extra = match &interval {
-        Some(secs) => format!("idle = false\npoll_interval_secs = {secs}"),
-        None => "idle = false".to_string(),
-    };
+    // The daemon's default interval is 30 s.
+    let poll_secs = interval.as_deref().unwrap_or("30");
     // Each interval its own room and organiser, so that the replies are told apart.
     let (room, organizer) = match interval {
         None => ("room2", "carol@example.test"),
@@ -415,7 +377,14 @@ async fn poll_latency(
     let dir = base.join(format!("poll-{}", interval.as_deref().unwrap_or("default")));
     std::fs::create_dir_all(&dir).expect("create the run directory");
     let load_before = loadavg();
-    let daemon = Daemon::start(&write_config(stack, &dir, room, &extra));
+    let daemon = Daemon::start(&write_config(
+        stack,
+        &dir,
+        room,
+        poll_secs,
+        "idle = false",
+        "",
+    ));
     daemon.wait_connected().await;
     let invitations = requests(corpus, room, organizer, &common::unique("poll"), count);
     let mut sent_at: HashMap<String, f64> = HashMap::new();
@@ -608,7 +577,7 @@ async fn backlog(
     let raw_smtp = raw_smtp_rate(stack, &dir, room, count).await;
     let raw_smtp_cores = cores_busy(ticks);
 
-    let config = write_config(stack, &dir, room, "");
+    let config = write_config(stack, &dir, room, "30", "", "");
     let started = unix_now();
     let ticks = cpu_ticks();
     let daemon = Daemon::start(&config);

@@ -723,7 +723,6 @@ impl ImapSession {
         Ok(self.changed)
     }
 
-    /// Whether the server offers IDLE (RFC 2177).
     /// Whether server annotations (RFC 5464 METADATA) can be set.
     pub fn can_set_metadata(&self) -> bool {
         self.caps.metadata
@@ -748,6 +747,7 @@ impl ImapSession {
         result
     }
 
+    /// Whether the server offers IDLE (RFC 2177).
     pub fn can_idle(&self) -> bool {
         self.caps.idle
     }
@@ -801,18 +801,16 @@ impl ImapSession {
             };
             match result {
                 None => IdleEnd::Woken,
-                Some(result) => match result {
-                    Err(_) => IdleEnd::Timeout,
-                    Ok(Err(source)) => {
-                        return Err(ImapError::Command {
-                            command: "IDLE",
-                            source,
-                        });
-                    }
-                    Ok(Ok(IdleResponse::NewData(_))) => IdleEnd::Changed,
-                    Ok(Ok(IdleResponse::Timeout)) => IdleEnd::Timeout,
-                    Ok(Ok(IdleResponse::ManualInterrupt)) => IdleEnd::Stopped,
-                },
+                Some(Err(_)) => IdleEnd::Timeout,
+                Some(Ok(Err(source))) => {
+                    return Err(ImapError::Command {
+                        command: "IDLE",
+                        source,
+                    });
+                }
+                Some(Ok(Ok(IdleResponse::NewData(_)))) => IdleEnd::Changed,
+                Some(Ok(Ok(IdleResponse::Timeout))) => IdleEnd::Timeout,
+                Some(Ok(Ok(IdleResponse::ManualInterrupt))) => IdleEnd::Stopped,
             }
         };
         let session = timed("DONE", handle.done()).await?;

@@ -68,15 +68,7 @@ impl Endpoint {
     ) -> Result<Endpoint, SmtpError> {
         let tls = match (config.tls, starttls) {
             (TlsMode::Implicit, _) => {
-                let rustls = crate::tls::client_config(config.ca_file.as_deref()).map_err(|e| {
-                    SmtpError::CaFile {
-                        path: config
-                            .ca_file
-                            .as_ref()
-                            .map_or_else(String::new, |p| p.display().to_string()),
-                        reason: e.to_string(),
-                    }
-                })?;
+                let rustls = crate::tls::client_config(config.ca_file.as_deref())?;
                 Security::Implicit(tokio_rustls::TlsConnector::from(rustls))
             }
             (TlsMode::Starttls, Some(parameters)) => Security::Starttls(Box::new(parameters)),

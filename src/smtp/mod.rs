@@ -38,6 +38,8 @@ pub enum SmtpError {
         "plaintext SMTP (tls = \"none\") needs allow_plaintext = true and a loopback address; got {host}"
     )]
     PlaintextRefused { host: String },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// The result of one delivery attempt.
@@ -98,10 +100,6 @@ fn classify(e: lettre::transport::smtp::Error) -> SendFailure {
 const MAX_INITIAL_RESPONSE: usize = 400;
 
 impl OAuth2Smtp {
-    async fn connect(&self) -> Result<AsyncSmtpConnection, SendFailure> {
-        self.endpoint.connect().await
-    }
-
     /// EHLO (for the raw AUTH line: lettre's parsed one drops mechanisms it does not know),
     /// then AUTH with the token.
     async fn authenticate(
@@ -215,7 +213,7 @@ impl OAuth2Smtp {
                 .token()
                 .await
                 .map_err(|e| SendFailure::Transient(e.to_string()))?;
-            let mut connection = self.connect().await?;
+            let mut connection = self.endpoint.connect().await?;
             match self.authenticate(&mut connection, token.secret()).await {
                 Ok(()) => return Ok(connection),
                 Err(AuthFailure::Refused(reason)) => {

@@ -125,11 +125,26 @@ impl MailStack {
         extra: &str,
         dir: &Path,
     ) -> PathBuf {
+        self.daemon_config_full(user, name, poll_secs, extra, "", dir)
+    }
+
+    /// [`Self::daemon_config_with`] with `top` TOML sections before the mailbox (e.g.
+    /// `[http]`), and any poll interval (`0.1`).
+    pub fn daemon_config_full(
+        &self,
+        user: &str,
+        name: &str,
+        poll_secs: impl std::fmt::Display,
+        extra: &str,
+        top: &str,
+        dir: &Path,
+    ) -> PathBuf {
         let password_file = dir.join(format!("{user}.password"));
         std::fs::write(&password_file, self.password(user)).expect("write the password file");
         let text = format!(
             r#"[store]
 path = "store"
+{top}
 
 # The crash test and the drills send hundreds of invitations from one organiser.
 [limits]
